@@ -1,0 +1,68 @@
+# CountyLink: edge agents, hub and dashboard for a county's rural logistics.
+# `make run` needs only Go; `make test` also installs Mosquitto, InfluxDB 1.8
+# and qemu-user-static when they are missing (Debian, as root).
+
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/countylink/countylink/edge/agent.Version=$(VERSION) -X main.version=$(VERSION)
+GOPATHBIN := $(shell $(GO) env GOPATH)/bin
+INFLUXD   := $(GOPATHBIN)/influxd
+
+HTTP_LISTEN   ?= 127.0.0.1:8080
+BROKER_LISTEN ?= 127.0.0.1:18830
+
+.PHONY: all build cross run test test-short deps vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./hub/cmd/hub ./edge/cmd/edge-agent ./edge/cmd/devsim
+
+# The edge agent for Raspberry Pi class boxes: 64-bit (Pi 3/4/5 with a
+# 64-bit OS) and 32-bit ARMv7 (Pi 2/3 with Raspberry Pi OS 32-bit).
+cross:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/edge-agent ./edge/cmd/edge-agent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-armv7/edge-agent ./edge/cmd/edge-agent
+
+# The whole county on this machine: the hub with its embedded broker and
+# store (data in ./data), and a simulated edge agent per township.
+# Ctrl-C stops both.
+run: build
+	@echo "Starting the hub (dashboard http://$(HTTP_LISTEN)) and 19 simulated township warehouses; Ctrl-C stops."
+	@trap 'kill -INT $$hub $$sim 2>/dev/null; wait' INT TERM; \
+	$(BIN)/hub -demo -listen $(HTTP_LISTEN) -broker-listen $(BROKER_LISTEN) & hub=$$!; \
+	$(BIN)/devsim -county -hub http://$(HTTP_LISTEN) -broker tcp://$(BROKER_LISTEN) -state data/edges & sim=$$!; \
+	wait $$hub; kill -INT $$sim 2>/dev/null; wait $$sim
+
+# Real services the integration tests start on their own ports.
+deps:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+		echo "installing mosquitto"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
+	@command -v qemu-aarch64-static >/dev/null 2>&1 || { \
+		echo "installing qemu-user-static"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; }
+	@test -x $(INFLUXD) || { echo "building influxd 1.8.10 (about a minute)"; \
+		$(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+test: deps vet
+	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -count=1 -timeout 12m ./...
+
+# Unit tests only, no services.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Short fuzzing of every decoder of outside input.
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./contract/
+	$(GO) test -run='^$$' -fuzz=FuzzParseTopic -fuzztime=15s ./contract/
+	$(GO) test -run='^$$' -fuzz=FuzzModbusTCPFrame -fuzztime=15s ./edge/sim/
+
+bench: deps
+	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 ./...
+
+clean:
+	rm -rf $(BIN)

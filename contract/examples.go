@@ -1,0 +1,135 @@
+package contract
+
+import "strings"
+
+// Example is one message as it travels on the wire, with the reason a
+// consumer must reject it for ("" for a valid message). The examples are
+// shared by the tests of every package that produces or consumes the
+// contract, and by the fuzz tests as their seed corpus.
+type Example struct {
+	Name    string
+	Topic   string
+	Payload string
+	Reject  Reason
+}
+
+// Examples lists valid and invalid messages under DefaultPrefix.
+var Examples = []Example{
+	{
+		Name:  "telemetry/coldroom",
+		Topic: "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"tw01-e1-3-42","site":"tw01","edge":"tw01-e1","device":"cr1-th","room":"cr1",` +
+			`"ts":"2026-11-29T07:00:00.123Z","sent":"2026-11-29T07:00:00.150Z",` +
+			`"fields":{"temperature":2.4,"humidity":81.5},"units":{"temperature":"Cel","humidity":"%RH"}}`,
+	},
+	{
+		Name:    "telemetry/minimal",
+		Topic:   "countylink/tw05/tw05-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"manual-1","site":"tw05","edge":"tw05-e1","device":"cr1-th","room":"cr1","ts":"2026-11-29T07:00:00Z","fields":{"temperature":-18.2}}`,
+	},
+	{
+		Name:    "telemetry/fault",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"tw01-e1-3-43","site":"tw01","edge":"tw01-e1","device":"cr1-th","room":"cr1","ts":"2026-11-29T07:00:10Z","fields":{"humidity":80.1},"faults":{"temperature":"probe open (raw 32767)"}}`,
+	},
+	{
+		Name:  "status/online",
+		Topic: "countylink/tw01/tw01-e1/status",
+		Payload: `{"v":1,"id":"tw01-e1-3-1","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T06:59:59Z","state":"online",` +
+			`"agent":"edge-agent 0.1.0","devices":[{"id":"cr1-th","ok":true,"last_ok":"2026-11-29T06:59:59Z"}]}`,
+	},
+	{
+		Name:    "status/offline-will",
+		Topic:   "countylink/tw01/tw01-e1/status",
+		Payload: `{"v":1,"id":"tw01-e1-3-will","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T06:59:59Z","state":"offline"}`,
+	},
+	{
+		Name:    "result/ping",
+		Topic:   "countylink/tw01/tw01-e1/result",
+		Payload: `{"v":1,"id":"tw01-e1-3-44","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:11Z","command":"hub-1","ok":true}`,
+	},
+	{
+		Name:    "bad/not-json",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `temperature=2.4`,
+		Reject:  ReasonMalformed,
+	},
+	{
+		Name:    "bad/wrong-type",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{"temperature":"2.4"}}`,
+		Reject:  ReasonMalformed,
+	},
+	{
+		Name:    "bad/future-version",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":2,"id":"x","site":"tw01","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{"temperature":2.4}}`,
+		Reject:  ReasonVersion,
+	},
+	{
+		Name:    "bad/no-version",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"id":"x","site":"tw01","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{"temperature":2.4}}`,
+		Reject:  ReasonVersion,
+	},
+	{
+		Name:    "bad/other-site",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","site":"tw02","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{"temperature":2.4}}`,
+		Reject:  ReasonIdentity,
+	},
+	{
+		Name:    "bad/other-device",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","device":"cr2-th","ts":"2026-11-29T07:00:00Z","fields":{"temperature":2.4}}`,
+		Reject:  ReasonIdentity,
+	},
+	{
+		Name:    "bad/no-id",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"site":"tw01","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{"temperature":2.4}}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/no-ts",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","device":"cr1-th","fields":{"temperature":2.4}}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/no-fields",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{}}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/field-name",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","device":"cr1-th","ts":"2026-11-29T07:00:00Z","fields":{"Temp C":2.4}}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/status-state",
+		Topic:   "countylink/tw01/tw01-e1/status",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:00Z","state":"sleepy"}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/topic-kind",
+		Topic:   "countylink/tw01/tw01-e1/gossip",
+		Payload: `{"v":1}`,
+		Reject:  ReasonTopic,
+	},
+	{
+		Name:    "bad/topic-upper",
+		Topic:   "countylink/TW01/tw01-e1/status",
+		Payload: `{"v":1}`,
+		Reject:  ReasonTopic,
+	},
+	{
+		Name:    "bad/oversize",
+		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
+		Payload: `{"v":1,"id":"x","pad":"` + strings.Repeat("a", MaxPayloadBytes) + `"}`,
+		Reject:  ReasonTooLarge,
+	},
+}

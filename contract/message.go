@@ -1,0 +1,259 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"time"
+)
+
+// Header is the part every payload shares.
+type Header struct {
+	V    int       `json:"v"`    // schema version, SchemaVersion
+	ID   string    `json:"id"`   // unique for the producer, see MessageID
+	Site string    `json:"site"` // must equal the topic's site
+	Edge string    `json:"edge"` // must equal the topic's edge
+	TS   time.Time `json:"ts"`   // when the value was read or the state observed, edge clock
+	Sent time.Time `json:"sent"` // when the message left the edge, edge clock; zero means TS
+}
+
+// Telemetry carries the readings of one device taken at one time.
+type Telemetry struct {
+	Header
+	Device string             `json:"device"`           // must equal the topic's name level
+	Room   string             `json:"room,omitempty"`   // cold room the device belongs to, if any
+	Fields map[string]float64 `json:"fields"`           // field name to value, in Units
+	Units  map[string]string  `json:"units,omitempty"`  // field name to unit (UCUM-like: "Cel", "%RH", "kg")
+	Faults map[string]string  `json:"faults,omitempty"` // field name to why it has no value
+}
+
+// Edge states carried by Status.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
+// Status is an edge's retained state. The edge publishes it on connect and
+// when something changes, and registers an "offline" Status as its last will.
+type Status struct {
+	Header
+	State   string         `json:"state"`             // StateOnline or StateOffline
+	Agent   string         `json:"agent,omitempty"`   // agent name and version
+	Backlog int64          `json:"backlog,omitempty"` // messages waiting to be sent
+	Devices []DeviceStatus `json:"devices,omitempty"`
+}
+
+// DeviceStatus is the health of one device behind an edge.
+type DeviceStatus struct {
+	ID     string    `json:"id"`
+	OK     bool      `json:"ok"`
+	Error  string    `json:"error,omitempty"`
+	LastOK time.Time `json:"last_ok,omitzero"`
+}
+
+// Command is sent by the hub to one edge on CommandTopic.
+type Command struct {
+	V    int             `json:"v"`
+	ID   string          `json:"id"` // unique for the hub; echoed in Result.Command
+	TS   time.Time       `json:"ts"`
+	Name string          `json:"name"` // must equal the topic's name level
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Result is an edge's answer to a Command.
+type Result struct {
+	Header
+	Command string          `json:"command"` // the Command's id
+	OK      bool            `json:"ok"`
+	Error   string          `json:"error,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Encode marshals v (a payload type of this package) and checks the size limit.
+func Encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &Error{Reason: ReasonMalformed, Msg: "encode", Err: err}
+	}
+	if len(b) > MaxPayloadBytes {
+		return nil, reject(ReasonTooLarge, "encoded payload is %d bytes, limit %d", len(b), MaxPayloadBytes)
+	}
+	return b, nil
+}
+
+func decode(payload []byte, v any) error {
+	if len(payload) > MaxPayloadBytes {
+		return reject(ReasonTooLarge, "payload is %d bytes, limit %d", len(payload), MaxPayloadBytes)
+	}
+	// Peek at the version first so that a future schema is reported as
+	// such rather than as whatever shape mismatch it causes.
+	var ver struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(payload, &ver); err != nil {
+		return &Error{Reason: ReasonMalformed, Msg: "not a JSON object", Err: err}
+	}
+	if ver.V == nil {
+		return reject(ReasonVersion, "missing version field \"v\"")
+	}
+	if *ver.V != SchemaVersion {
+		return reject(ReasonVersion, "schema version %d, this consumer speaks %d", *ver.V, SchemaVersion)
+	}
+	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(v); err != nil {
+		return &Error{Reason: ReasonMalformed, Msg: "payload shape", Err: err}
+	}
+	return nil
+}
+
+func (h *Header) check(t Topic) error {
+	if h.ID == "" || len(h.ID) > MaxMsgIDLen {
+		return reject(ReasonInvalid, "id must be 1 to %d characters", MaxMsgIDLen)
+	}
+	if h.Site != t.Site || h.Edge != t.Edge {
+		return reject(ReasonIdentity, "payload says site %q edge %q, topic says site %q edge %q",
+			clip(h.Site), clip(h.Edge), t.Site, t.Edge)
+	}
+	if h.TS.IsZero() {
+		return reject(ReasonInvalid, "ts is missing")
+	}
+	if h.Sent.IsZero() {
+		h.Sent = h.TS
+	}
+	// A box without a real-time clock may report 1970; that is corrected
+	// by the consumer from sent and its receive time. Years outside this
+	// window are garbage, and would not even re-encode.
+	for _, ts := range [2]time.Time{h.TS, h.Sent} {
+		if y := ts.UTC().Year(); y < 1970 || y > 2200 {
+			return reject(ReasonInvalid, "timestamp %s is outside 1970..2200", ts.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// DecodeTelemetry decodes and validates a telemetry payload received on t.
+func DecodeTelemetry(t Topic, payload []byte) (*Telemetry, error) {
+	if t.Kind != KindTelemetry {
+		return nil, reject(ReasonTopic, "topic kind %q does not carry telemetry", t.Kind)
+	}
+	m := new(Telemetry)
+	if err := decode(payload, m); err != nil {
+		return nil, err
+	}
+	if err := m.Header.check(t); err != nil {
+		return nil, err
+	}
+	if m.Device != t.Name {
+		return nil, reject(ReasonIdentity, "payload device %q, topic device %q", clip(m.Device), t.Name)
+	}
+	if m.Room != "" && !ValidID(m.Room) {
+		return nil, reject(ReasonInvalid, "room %q is not a valid id", clip(m.Room))
+	}
+	if len(m.Fields)+len(m.Faults) == 0 {
+		return nil, reject(ReasonInvalid, "no fields and no faults")
+	}
+	if len(m.Fields) > MaxFields || len(m.Faults) > MaxFields || len(m.Units) > MaxFields {
+		return nil, reject(ReasonInvalid, "more than %d fields", MaxFields)
+	}
+	for k, v := range m.Fields {
+		if !ValidID(k) {
+			return nil, reject(ReasonInvalid, "field name %q is not a valid id", clip(k))
+		}
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, reject(ReasonInvalid, "field %q is not finite", k)
+		}
+	}
+	for k, why := range m.Faults {
+		if !ValidID(k) || len(why) > MaxTextLen {
+			return nil, reject(ReasonInvalid, "fault %q is not a valid id or its text is too long", clip(k))
+		}
+	}
+	return m, nil
+}
+
+// DecodeStatus decodes and validates a status payload received on t.
+func DecodeStatus(t Topic, payload []byte) (*Status, error) {
+	if t.Kind != KindStatus {
+		return nil, reject(ReasonTopic, "topic kind %q does not carry status", t.Kind)
+	}
+	m := new(Status)
+	if err := decode(payload, m); err != nil {
+		return nil, err
+	}
+	if err := m.Header.check(t); err != nil {
+		return nil, err
+	}
+	if m.State != StateOnline && m.State != StateOffline {
+		return nil, reject(ReasonInvalid, "state %q is neither %q nor %q", clip(m.State), StateOnline, StateOffline)
+	}
+	if len(m.Devices) > MaxDevices {
+		return nil, reject(ReasonInvalid, "more than %d devices", MaxDevices)
+	}
+	for _, d := range m.Devices {
+		if !ValidID(d.ID) || len(d.Error) > MaxTextLen {
+			return nil, reject(ReasonInvalid, "device %q: invalid id or error text too long", clip(d.ID))
+		}
+	}
+	return m, nil
+}
+
+// DecodeResult decodes and validates a command result received on t.
+func DecodeResult(t Topic, payload []byte) (*Result, error) {
+	if t.Kind != KindResult {
+		return nil, reject(ReasonTopic, "topic kind %q does not carry results", t.Kind)
+	}
+	m := new(Result)
+	if err := decode(payload, m); err != nil {
+		return nil, err
+	}
+	if err := m.Header.check(t); err != nil {
+		return nil, err
+	}
+	if m.Command == "" || len(m.Command) > MaxMsgIDLen {
+		return nil, reject(ReasonInvalid, "command id must be 1 to %d characters", MaxMsgIDLen)
+	}
+	return m, nil
+}
+
+// DecodeCommand decodes and validates a command received on t.
+func DecodeCommand(t Topic, payload []byte) (*Command, error) {
+	if t.Kind != KindCommand {
+		return nil, reject(ReasonTopic, "topic kind %q does not carry commands", t.Kind)
+	}
+	m := new(Command)
+	if err := decode(payload, m); err != nil {
+		return nil, err
+	}
+	if m.ID == "" || len(m.ID) > MaxMsgIDLen {
+		return nil, reject(ReasonInvalid, "id must be 1 to %d characters", MaxMsgIDLen)
+	}
+	if m.Name != t.Name {
+		return nil, reject(ReasonIdentity, "payload command %q, topic command %q", clip(m.Name), t.Name)
+	}
+	return m, nil
+}
+
+// Decode parses topic under prefix and decodes payload by the topic's kind:
+// it returns a *Telemetry, *Status, *Result or *Command. It is what a
+// consumer that takes every kind calls; the typed decoders serve those that
+// take one.
+func Decode(prefix, topic string, payload []byte) (Topic, any, error) {
+	t, err := ParseTopic(prefix, topic)
+	if err != nil {
+		return t, nil, err
+	}
+	var m any
+	switch t.Kind {
+	case KindTelemetry:
+		m, err = DecodeTelemetry(t, payload)
+	case KindStatus:
+		m, err = DecodeStatus(t, payload)
+	case KindResult:
+		m, err = DecodeResult(t, payload)
+	case KindCommand:
+		m, err = DecodeCommand(t, payload)
+	}
+	if err != nil {
+		return t, nil, err
+	}
+	return t, m, nil
+}

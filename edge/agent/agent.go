@@ -1,0 +1,366 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/modbus"
+	"github.com/countylink/countylink/edge/profiles"
+	"github.com/countylink/countylink/edge/uplink"
+)
+
+// Version is the agent's version, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Agent is one running edge agent.
+type Agent struct {
+	cfg     config.Config
+	log     *slog.Logger
+	boot    uint64
+	seq     atomic.Uint64
+	started time.Time
+
+	out     *outbox
+	up      *uplink.Client
+	devices []*device
+
+	statusMu  sync.Mutex
+	statusDue chan struct{}
+
+	// Counters, read by Stats.
+	polls, pollErrors, published, publishErrors, badCommands atomic.Uint64
+}
+
+// device is one polled device and its health.
+type device struct {
+	cfg config.Device
+	dev *modbus.Device
+
+	mu      sync.Mutex
+	ok      bool
+	errText string
+	lastOK  time.Time
+	polled  bool
+}
+
+// New builds an agent from a validated configuration: it loads the device
+// profiles and advances the boot counter. Nothing connects until Run.
+func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
+	boot, err := nextBoot(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: log.With("site", cfg.Site, "edge", cfg.Edge), boot: boot, started: time.Now(),
+		out: newOutbox(cfg.QueueMessages), statusDue: make(chan struct{}, 1)}
+	endpoints := map[string]*modbus.Endpoint{}
+	for _, dc := range cfg.Devices {
+		p, err := profiles.Load(cfg.ProfileDir, dc.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: %w", dc.ID, err)
+		}
+		ep := endpoints[dc.Address]
+		if ep == nil {
+			// Slaves behind one gateway share its connection and its one-at-a-time rule.
+			ep = modbus.NewTCP(dc.Address, dc.Timeout)
+			endpoints[dc.Address] = ep
+		}
+		a.devices = append(a.devices, &device{cfg: dc, dev: modbus.NewDevice(ep, byte(dc.Unit), p, dc.Retries)})
+	}
+	return a, nil
+}
+
+// Boot is this run's boot number, part of every message id.
+func (a *Agent) Boot() uint64 { return a.boot }
+
+func (a *Agent) nextID() string { return contract.MessageID(a.cfg.Edge, a.boot, a.seq.Add(1)) }
+
+func (a *Agent) header(ts time.Time) contract.Header {
+	return contract.Header{V: contract.SchemaVersion, ID: a.nextID(), Site: a.cfg.Site, Edge: a.cfg.Edge, TS: ts.UTC()}
+}
+
+// Run connects, polls and publishes until ctx is cancelled, then publishes
+// an offline status and disconnects.
+func (a *Agent) Run(ctx context.Context) error {
+	m := a.cfg.MQTT
+	clientID := m.ClientID
+	if clientID == "" {
+		clientID = "edge-" + a.cfg.Edge
+	}
+	prefix := m.TopicPrefix
+	will, err := contract.Encode(contract.Status{
+		Header: contract.Header{V: contract.SchemaVersion, ID: fmt.Sprintf("%s-%d-will", a.cfg.Edge, a.boot),
+			Site: a.cfg.Site, Edge: a.cfg.Edge, TS: time.Now().UTC()},
+		State: contract.StateOffline, Agent: a.agentName(),
+	})
+	if err != nil {
+		return err
+	}
+	a.up = uplink.New(uplink.Config{
+		Broker: m.Broker, ClientID: clientID, Username: m.Username, Password: m.Password,
+		Keepalive: m.Keepalive, ConnectTimeout: m.ConnectTimeout, MaxReconnectInterval: m.MaxReconnectInterval,
+		WillTopic: contract.StatusTopic(prefix, a.cfg.Site, a.cfg.Edge), WillPayload: will,
+		OnConnect:     func(*uplink.Client) { a.requestStatus() },
+		CommandFilter: contract.CommandFilter(prefix, a.cfg.Site, a.cfg.Edge),
+		OnCommand:     func(topic string, payload []byte) { a.command(ctx, topic, payload) },
+	}, a.log)
+	a.log.Info("edge agent started", "version", Version, "boot", a.boot, "devices", len(a.devices), "broker", m.Broker)
+
+	var wg sync.WaitGroup
+	for _, d := range a.devices {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.pollLoop(ctx, d) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.sendLoop(ctx) }()
+	go func() { defer wg.Done(); a.statusLoop(ctx) }()
+	<-ctx.Done()
+	wg.Wait()
+
+	// A clean disconnect does not fire the will: say offline ourselves.
+	bye, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if p, err := contract.Encode(a.status(contract.StateOffline)); err == nil {
+		a.up.Publish(bye, contract.StatusTopic(prefix, a.cfg.Site, a.cfg.Edge), p, true)
+	}
+	a.up.Close(500 * time.Millisecond)
+	a.log.Info("edge agent stopped")
+	return nil
+}
+
+func (a *Agent) agentName() string { return "edge-agent " + Version }
+
+// pollLoop polls one device at its interval. Each device has its own loop,
+// so a slow or dead device delays only itself (and, on a shared gateway,
+// waits its turn for the connection).
+func (a *Agent) pollLoop(ctx context.Context, d *device) {
+	log := a.log.With("device", d.cfg.ID, "address", d.cfg.Address, "unit", d.cfg.Unit)
+	t := time.NewTicker(d.cfg.Interval)
+	defer t.Stop()
+	for {
+		a.pollOnce(ctx, d, log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) pollOnce(ctx context.Context, d *device, log *slog.Logger) {
+	pctx, cancel := context.WithTimeout(ctx, d.cfg.Interval)
+	defer cancel()
+	ts := time.Now()
+	rd, err := d.dev.Poll(pctx)
+	a.polls.Add(1)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		a.pollErrors.Add(1)
+		if d.setHealth(false, err.Error(), ts) {
+			log.Warn("device failing; retrying every interval", "err", err)
+			a.requestStatus()
+		}
+		return
+	}
+	if d.setHealth(true, "", ts) {
+		log.Info("device answering")
+		a.requestStatus()
+	}
+	msg := contract.Telemetry{Header: a.header(ts), Device: d.cfg.ID, Room: d.cfg.Room,
+		Fields: rd.Fields, Units: rd.Units}
+	if len(rd.Faults) > 0 {
+		msg.Faults = rd.Faults
+	}
+	a.enqueue(contract.TelemetryTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge, d.cfg.ID), msg)
+}
+
+// setHealth records a poll outcome and reports whether the health changed.
+func (d *device) setHealth(ok bool, errText string, ts time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := !d.polled || d.ok != ok
+	d.polled, d.ok, d.errText = true, ok, errText
+	if ok {
+		d.lastOK = ts
+	}
+	return changed
+}
+
+// enqueue encodes a message and puts it in the outbox. The sent time is
+// set when it leaves, so the hub can tell queueing from clock skew.
+func (a *Agent) enqueue(topic string, msg contract.Telemetry) {
+	msg.Sent = time.Time{}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		a.log.Error("encode telemetry", "err", err)
+		return
+	}
+	a.out.put(message{topic: topic, payload: b})
+}
+
+// sendLoop publishes the outbox in order, one message at a time, waiting
+// for each PUBACK. A message leaves the outbox only once acknowledged.
+func (a *Agent) sendLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		m, ok := a.out.peek()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.out.ready:
+			}
+			continue
+		}
+		payload := stampSent(m.payload, time.Now())
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.MQTT.PublishTimeout)
+		err := a.up.Publish(pctx, m.topic, payload, false)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, uplink.ErrOffline) && ctx.Err() == nil {
+				a.publishErrors.Add(1)
+				a.log.Debug("publish failed; will retry", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		a.out.pop(m)
+		a.published.Add(1)
+	}
+}
+
+// unsent is how an encoded message says "not sent yet": the zero time.
+var unsent = []byte(`"sent":"0001-01-01T00:00:00Z"`)
+
+// stampSent sets the "sent" member of a message encoded with a zero Sent.
+// The header is encoded first, so the first match is the header's own.
+func stampSent(payload []byte, now time.Time) []byte {
+	ts, _ := now.UTC().MarshalJSON()
+	repl := make([]byte, 0, len(ts)+7)
+	repl = append(append(repl, `"sent":`...), ts...)
+	return bytes.Replace(payload, unsent, repl, 1)
+}
+
+func (a *Agent) requestStatus() {
+	select {
+	case a.statusDue <- struct{}{}:
+	default:
+	}
+}
+
+// statusLoop publishes the retained status on connect, on device health
+// changes and every status interval.
+func (a *Agent) statusLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.statusDue:
+		}
+		b, err := contract.Encode(a.status(contract.StateOnline))
+		if err != nil {
+			a.log.Error("encode status", "err", err)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, a.cfg.MQTT.PublishTimeout)
+		err = a.up.Publish(pctx, contract.StatusTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), b, true)
+		cancel()
+		if err != nil && !errors.Is(err, uplink.ErrOffline) && ctx.Err() == nil {
+			a.log.Debug("status publish failed", "err", err)
+		}
+	}
+}
+
+func (a *Agent) status(state string) contract.Status {
+	now := time.Now()
+	s := contract.Status{Header: a.header(now), State: state, Agent: a.agentName()}
+	s.Sent = s.TS
+	backlog, _ := a.out.stats()
+	s.Backlog = int64(backlog)
+	for _, d := range a.devices {
+		d.mu.Lock()
+		s.Devices = append(s.Devices, contract.DeviceStatus{ID: d.cfg.ID, OK: d.ok, Error: clip(d.errText), LastOK: d.lastOK.UTC()})
+		d.mu.Unlock()
+	}
+	return s
+}
+
+func clip(s string) string {
+	if len(s) > contract.MaxTextLen {
+		return s[:contract.MaxTextLen]
+	}
+	return s
+}
+
+// command answers one command from the hub.
+func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
+	t, err := contract.ParseTopic(a.cfg.MQTT.TopicPrefix, topic)
+	if err != nil {
+		a.badCommands.Add(1)
+		a.log.Warn("command on a bad topic", "topic", topic, "err", err)
+		return
+	}
+	cmd, err := contract.DecodeCommand(t, payload)
+	if err != nil {
+		a.badCommands.Add(1)
+		a.log.Warn("bad command", "topic", topic, "err", err)
+		return
+	}
+	now := time.Now()
+	res := contract.Result{Header: a.header(now), Command: cmd.ID, OK: true}
+	res.Sent = now.UTC()
+	switch cmd.Name {
+	case "ping":
+		res.Data, _ = json.Marshal(map[string]any{"agent": a.agentName(), "boot": a.boot, "uptime_s": int(time.Since(a.started).Seconds())})
+	case "status":
+		a.requestStatus()
+	default:
+		res.OK, res.Error = false, fmt.Sprintf("unknown command %q", cmd.Name)
+	}
+	b, err := contract.Encode(res)
+	if err != nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, a.cfg.MQTT.PublishTimeout)
+	defer cancel()
+	if err := a.up.Publish(pctx, contract.ResultTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), b, false); err != nil {
+		a.log.Warn("command result not sent", "command", cmd.ID, "err", err)
+	}
+}
+
+// Stats are the agent's counters.
+type Stats struct {
+	Polls, PollErrors, Published, PublishErrors, Dropped, BadCommands uint64
+	Backlog                                                           int
+	Connected                                                         bool
+}
+
+// Stats returns the current counters.
+func (a *Agent) Stats() Stats {
+	backlog, dropped := a.out.stats()
+	s := Stats{Polls: a.polls.Load(), PollErrors: a.pollErrors.Load(), Published: a.published.Load(),
+		PublishErrors: a.publishErrors.Load(), Dropped: dropped, BadCommands: a.badCommands.Load(), Backlog: backlog}
+	if a.up != nil {
+		s.Connected = a.up.Connected()
+	}
+	return s
+}

@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/countylink/countylink/contract"
+)
+
+func TestStampSent(t *testing.T) {
+	ts := time.Date(2026, 11, 29, 7, 0, 0, 0, time.UTC)
+	b, _ := json.Marshal(contract.Telemetry{Header: contract.Header{V: 1, ID: "e-1-1", Site: "s", Edge: "e", TS: ts},
+		Device: "d", Fields: map[string]float64{"t": 1}})
+	sent := ts.Add(90 * time.Second)
+	out := stampSent(b, sent)
+	tp, _ := contract.ParseTopic("p", "p/s/e/telemetry/d")
+	m, err := contract.DecodeTelemetry(tp, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Sent.Equal(sent) || !m.TS.Equal(ts) {
+		t.Fatalf("sent %v ts %v", m.Sent, m.TS)
+	}
+}
+
+func TestBootCounter(t *testing.T) {
+	dir := t.TempDir()
+	for want := uint64(1); want <= 3; want++ {
+		got, err := nextBoot(dir)
+		if err != nil || got != want {
+			t.Fatalf("boot %d: got %d, %v", want, got, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "boot"), []byte("garbage"), 0o600)
+	if _, err := nextBoot(dir); err == nil {
+		t.Fatal("damaged counter accepted")
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	o := newOutbox(3)
+	for i := 0; i < 5; i++ {
+		o.put(message{topic: string(rune('a' + i))})
+	}
+	backlog, dropped := o.stats()
+	if backlog != 3 || dropped != 2 {
+		t.Fatalf("backlog %d dropped %d", backlog, dropped)
+	}
+	m, _ := o.peek()
+	if m.topic != "c" {
+		t.Fatalf("head %q, want c", m.topic)
+	}
+	// The head is dropped while being sent: pop must not remove its successor.
+	o.put(message{topic: "f"})
+	o.pop(m)
+	if h, _ := o.peek(); h.topic != "d" {
+		t.Fatalf("head %q after stale pop, want d", h.topic)
+	}
+	for _, want := range []string{"d", "e", "f"} {
+		h, ok := o.peek()
+		if !ok || h.topic != want {
+			t.Fatalf("got %q, want %q", h.topic, want)
+		}
+		o.pop(h)
+	}
+	if _, ok := o.peek(); ok {
+		t.Fatal("not empty")
+	}
+}

@@ -1,0 +1,88 @@
+// Package hub holds the county hub's domain types and the interfaces its
+// parts meet at: sites and their cold rooms, stored readings and edge
+// states, and the stores that keep them. Implementations live in
+// sub-packages named after what they wrap (influx, sqlite, mqtt, ...), and
+// cmd/hub wires them together, as in Ben Johnson's wtf layout.
+package hub
+
+import (
+	"context"
+	"time"
+)
+
+// SiteKind is a level of the county network.
+type SiteKind string
+
+// Site kinds.
+const (
+	County   SiteKind = "county"
+	Township SiteKind = "township"
+	Village  SiteKind = "village"
+)
+
+// Site is one place in the network: the county service centre, a township
+// service station with its warehouse, or a village service point.
+type Site struct {
+	ID     string   `yaml:"id" json:"id"`
+	Name   string   `yaml:"name" json:"name"` // Chinese name, shown by default
+	NameEN string   `yaml:"name_en" json:"name_en"`
+	Kind   SiteKind `yaml:"kind" json:"kind"`
+	Parent string   `yaml:"parent" json:"parent,omitempty"`
+	Rooms  []Room   `yaml:"rooms" json:"-"`
+}
+
+// Room is a cold room at a site, with the limits of its product class.
+type Room struct {
+	ID     string  `yaml:"id" json:"room"`
+	Name   string  `yaml:"name" json:"name"`
+	NameEN string  `yaml:"name_en" json:"name_en"`
+	Class  string  `yaml:"class" json:"class"` // chilled, frozen, medicine, custom
+	MinC   float64 `yaml:"min_c" json:"min_c"`
+	MaxC   float64 `yaml:"max_c" json:"max_c"`
+}
+
+// Product class defaults in °C.
+var ClassLimits = map[string][2]float64{
+	"chilled":  {0, 4},
+	"frozen":   {-30, -18},
+	"medicine": {2, 8},
+}
+
+// Reading is one telemetry message as stored: the values of one device at
+// one time, with the identities and times the hub checked.
+type Reading struct {
+	ID     string // the producer's message id
+	Site   string
+	Edge   string
+	Device string
+	Room   string
+	TS     time.Time          // reading time, corrected for clock skew when detected
+	Fields map[string]float64 // values
+	Faults map[string]string  // fields without a valid value
+}
+
+// EdgeState is the last known state of an edge agent.
+type EdgeState struct {
+	Site     string    `json:"site"`
+	Edge     string    `json:"edge"`
+	Online   bool      `json:"online"`
+	LastSeen time.Time `json:"last_seen"`
+	Agent    string    `json:"agent,omitempty"`
+	Backlog  int64     `json:"backlog"`
+}
+
+// SeriesWriter stores readings as time series. Writing the same reading
+// twice (same site, device, field and time) must leave one value, so that
+// a re-sent message is harmless.
+type SeriesWriter interface {
+	WriteReadings(ctx context.Context, rs []*Reading) error
+}
+
+// StateStore keeps what the hub must remember across restarts: the latest
+// reading of each device and the state of each edge.
+type StateStore interface {
+	SaveLatest(ctx context.Context, rs []*Reading) error
+	Latest(ctx context.Context) ([]*Reading, error)
+	SaveEdge(ctx context.Context, e EdgeState) error
+	Edges(ctx context.Context) ([]EdgeState, error)
+}

@@ -1,0 +1,341 @@
+// Package ingest takes the edges' messages from the broker, checks them
+// against the contract, drops duplicates, corrects clock skew, and hands
+// readings to the stores in batches and to the live state at once.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/metrics"
+	"github.com/countylink/countylink/hub/state"
+)
+
+// Config is the ingest's broker connection and batching.
+type Config struct {
+	Broker      string // tcp://host:1883
+	ClientID    string // fixed, so the broker keeps the session while the hub is down
+	Username    string
+	Password    string
+	TopicPrefix string
+	// SharedGroup, when set, subscribes through $share/<group>/ so that
+	// several hubs split the messages between them.
+	SharedGroup string
+
+	BatchSize     int           // readings per store write
+	FlushInterval time.Duration // longest a reading waits for its batch
+	QueueSize     int           // readings waiting for the writer before the handler blocks
+	// MaxSkew is the clock difference between an edge and the hub beyond
+	// which the edge's timestamps are corrected by the difference.
+	MaxSkew time.Duration
+}
+
+// Reasons the hub adds to the contract's rejection reasons.
+const (
+	ReasonUnknownSite contract.Reason = "unknown_site"
+)
+
+// Ingest is one hub's consumer of the edges' messages.
+type Ingest struct {
+	cfg    Config
+	series hub.SeriesWriter
+	store  hub.StateStore
+	state  *state.State
+	log    *slog.Logger
+
+	dedup  *dedup
+	queue  chan *hub.Reading
+	client mqtt.Client
+	ready  atomic.Bool
+
+	skewLogMu sync.Mutex
+	skewLog   map[string]time.Time // edge -> last time its skew was logged
+
+	received, duplicates, stored, writeErrors, corrected *metrics.Counter
+	rejected                                             *metrics.CounterVec
+	writeLatency                                         *metrics.Histogram
+}
+
+// New prepares an ingest; Run connects it.
+func New(cfg Config, series hub.SeriesWriter, store hub.StateStore, st *state.State, reg *metrics.Registry, log *slog.Logger) *Ingest {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 5000
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 200 * time.Millisecond
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4 * cfg.BatchSize
+	}
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = time.Minute
+	}
+	if cfg.TopicPrefix == "" {
+		cfg.TopicPrefix = contract.DefaultPrefix
+	}
+	reasons := make([]string, 0, len(contract.Reasons)+1)
+	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
+		reasons = append(reasons, string(r))
+	}
+	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log,
+		dedup: newDedup(200_000), queue: make(chan *hub.Reading, cfg.QueueSize), skewLog: map[string]time.Time{},
+		received:     reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
+		rejected:     reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
+		duplicates:   reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
+		stored:       reg.NewCounter("countylink_hub_readings_stored_total", "Readings written to the series store."),
+		writeErrors:  reg.NewCounter("countylink_hub_store_write_errors_total", "Failed series store writes (each is retried)."),
+		corrected:    reg.NewCounter("countylink_hub_clock_corrected_total", "Messages whose timestamps were corrected for edge clock skew."),
+		writeLatency: reg.NewHistogram("countylink_hub_store_write_seconds", "Series store write latency per batch.", .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
+	}
+	reg.NewGaugeFunc("countylink_hub_ingest_queue", "Readings waiting for the store writer.", func() float64 { return float64(len(in.queue)) })
+	return in
+}
+
+// Ready reports whether the ingest is subscribed to the broker.
+func (in *Ingest) Ready() bool { return in.ready.Load() }
+
+// Run connects to the broker and ingests until ctx is done, then flushes
+// what it holds and disconnects.
+func (in *Ingest) Run(ctx context.Context) error {
+	wctx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); in.writeLoop(wctx) }()
+
+	filters := map[string]byte{}
+	for _, f := range contract.UpstreamFilters(in.cfg.TopicPrefix) {
+		if in.cfg.SharedGroup != "" {
+			f = "$share/" + in.cfg.SharedGroup + "/" + f
+		}
+		filters[f] = 1
+	}
+	o := mqtt.NewClientOptions().AddBroker(in.cfg.Broker).SetClientID(in.cfg.ClientID).
+		SetUsername(in.cfg.Username).SetPassword(in.cfg.Password).
+		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30 * time.Second).SetOrderMatters(true)
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		// The handler must not wait on a token; subscribe from a goroutine.
+		go func() {
+			t := c.SubscribeMultiple(filters, func(_ mqtt.Client, m mqtt.Message) {
+				in.Handle(m.Topic(), m.Payload(), m.Retained(), time.Now())
+			})
+			t.Wait()
+			if err := t.Error(); err != nil {
+				in.log.Error("subscribe failed", "err", err)
+				return
+			}
+			in.ready.Store(true)
+			in.log.Info("ingest subscribed", "broker", in.cfg.Broker, "filters", len(filters))
+		}()
+	})
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		in.ready.Store(false)
+		in.log.Warn("ingest lost the broker", "err", err)
+	})
+	in.client = mqtt.NewClient(o)
+	in.client.Connect()
+	<-ctx.Done()
+	in.ready.Store(false)
+	in.client.Disconnect(250)
+	stopWriter()
+	<-writerDone
+	return nil
+}
+
+// Client is the ingest's broker connection, for sending commands.
+func (in *Ingest) Client() mqtt.Client { return in.client }
+
+// Handle processes one message received at recv. It is what the MQTT
+// subscription calls, exported for tests and benchmarks. It blocks while
+// the writer's queue is full, which holds back the broker.
+func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.Time) {
+	in.received.Inc()
+	t, msg, err := contract.Decode(in.cfg.TopicPrefix, topic, payload)
+	if err != nil {
+		in.reject(contract.ReasonOf(err), topic, err)
+		return
+	}
+	if !in.state.KnownSite(t.Site) {
+		in.reject(ReasonUnknownSite, topic, fmt.Errorf("site %q is not in the sites file", t.Site))
+		return
+	}
+	switch m := msg.(type) {
+	case *contract.Telemetry:
+		if in.dedup.seen(m.ID) {
+			in.duplicates.Inc()
+			return
+		}
+		in.correct(&m.Header, recv)
+		r := &hub.Reading{ID: m.ID, Site: m.Site, Edge: m.Edge, Device: m.Device, Room: m.Room, TS: m.TS, Fields: m.Fields, Faults: m.Faults}
+		in.state.Seen(m.Site, m.Edge, recv)
+		in.state.ApplyReading(r)
+		in.queue <- r
+	case *contract.Status:
+		in.correct(&m.Header, recv)
+		seen := recv
+		if retained && m.TS.Before(recv) {
+			// A retained status replayed at subscribe time is as old as it says.
+			seen = m.TS
+		}
+		e := hub.EdgeState{Site: m.Site, Edge: m.Edge, Online: m.State == contract.StateOnline, LastSeen: seen, Agent: m.Agent, Backlog: m.Backlog}
+		in.state.ApplyEdge(e)
+		if cur, ok := in.state.Edge(m.Site, m.Edge); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := in.store.SaveEdge(ctx, cur); err != nil {
+				in.log.Warn("save edge state", "edge", m.Edge, "err", err)
+			}
+			cancel()
+		}
+	case *contract.Result:
+		in.state.Seen(m.Site, m.Edge, recv)
+		in.log.Info("command result", "site", m.Site, "edge", m.Edge, "command", m.Command, "ok", m.OK, "error", m.Error)
+	}
+}
+
+func (in *Ingest) reject(r contract.Reason, topic string, err error) {
+	in.rejected.Inc(string(r))
+	in.log.Debug("message rejected", "reason", r, "topic", clip(topic), "err", err)
+}
+
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
+
+// correct shifts the edge's timestamps by the difference between its clock
+// and the hub's when that exceeds MaxSkew. sent is when the message left the
+// edge, so recv-sent is the skew plus the network delay, which is small
+// against MaxSkew; a message that waited in the edge's queue keeps its
+// reading time because sent is stamped at the moment of sending.
+func (in *Ingest) correct(h *contract.Header, recv time.Time) {
+	skew := recv.Sub(h.Sent)
+	if skew < in.cfg.MaxSkew && skew > -in.cfg.MaxSkew {
+		return
+	}
+	h.TS = h.TS.Add(skew)
+	h.Sent = h.Sent.Add(skew)
+	in.corrected.Inc()
+	in.skewLogMu.Lock()
+	last := in.skewLog[h.Edge]
+	logIt := recv.Sub(last) > 10*time.Minute
+	if logIt {
+		in.skewLog[h.Edge] = recv
+	}
+	in.skewLogMu.Unlock()
+	if logIt {
+		in.log.Warn("edge clock is off; correcting its timestamps", "site", h.Site, "edge", h.Edge, "skew", skew.Round(time.Second))
+	}
+}
+
+// writeLoop batches readings into the stores. A failed write is retried
+// with backoff and never discarded; while it retries the queue fills and
+// Handle blocks, which holds back the broker.
+func (in *Ingest) writeLoop(ctx context.Context) {
+	batch := make([]*hub.Reading, 0, in.cfg.BatchSize)
+	timer := time.NewTimer(in.cfg.FlushInterval)
+	defer timer.Stop()
+	flush := func() {
+		if len(batch) > 0 {
+			in.write(ctx, batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		select {
+		case r := <-in.queue:
+			batch = append(batch, r)
+			if len(batch) >= in.cfg.BatchSize {
+				flush()
+			}
+		case <-timer.C:
+			flush()
+			timer.Reset(in.cfg.FlushInterval)
+		case <-ctx.Done():
+			// Drain what was already accepted, with a last bounded try.
+			for {
+				select {
+				case r := <-in.queue:
+					batch = append(batch, r)
+					continue
+				default:
+				}
+				break
+			}
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			in.write(fctx, batch)
+			cancel()
+			return
+		}
+	}
+}
+
+func (in *Ingest) write(ctx context.Context, batch []*hub.Reading) {
+	backoff := 100 * time.Millisecond
+	for {
+		start := time.Now()
+		err := in.series.WriteReadings(ctx, batch)
+		if err == nil {
+			in.writeLatency.Observe(time.Since(start))
+			in.stored.Add(uint64(len(batch)))
+			break
+		}
+		in.writeErrors.Inc()
+		if ctx.Err() != nil {
+			in.log.Error("store write abandoned at shutdown", "readings", len(batch), "err", err)
+			return
+		}
+		in.log.Warn("store write failed; retrying", "readings", len(batch), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	if err := in.store.SaveLatest(ctx, latestPerDevice(batch)); err != nil && !errors.Is(err, context.Canceled) {
+		in.log.Warn("save latest readings", "err", err)
+	}
+}
+
+// latestPerDevice keeps the newest reading of each site and device.
+func latestPerDevice(batch []*hub.Reading) []*hub.Reading {
+	type key struct{ site, device string }
+	m := make(map[key]*hub.Reading, 64)
+	for _, r := range batch {
+		k := key{r.Site, r.Device}
+		if cur := m[k]; cur == nil || r.TS.After(cur.TS) {
+			m[k] = r
+		}
+	}
+	out := make([]*hub.Reading, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Stats are the ingest's counters, for tests and the benchmark table.
+type Stats struct {
+	Received, Duplicates, Stored, WriteErrors, Corrected uint64
+	Rejected                                             map[contract.Reason]uint64
+}
+
+// Stats returns the current counters.
+func (in *Ingest) Stats() Stats {
+	s := Stats{Received: in.received.Value(), Duplicates: in.duplicates.Value(), Stored: in.stored.Value(),
+		WriteErrors: in.writeErrors.Value(), Corrected: in.corrected.Value(), Rejected: map[contract.Reason]uint64{}}
+	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
+		s.Rejected[r] = in.rejected.Value(string(r))
+	}
+	return s
+}

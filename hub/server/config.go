@@ -1,0 +1,168 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/countylink/countylink/contract"
+)
+
+// Config is the hub's configuration.
+type Config struct {
+	Listen    string `yaml:"listen"`     // HTTP address of the API and dashboard
+	DataDir   string `yaml:"data_dir"`   // embedded store and state
+	SitesFile string `yaml:"sites_file"` // the county's sites; empty means the demo county
+	LogLevel  string `yaml:"log_level"`
+
+	MQTT   MQTTConfig   `yaml:"mqtt"`
+	Influx InfluxConfig `yaml:"influx"`
+
+	StaleAfter    time.Duration `yaml:"stale_after"`    // a room with no reading for this long shows as stale
+	BatchSize     int           `yaml:"batch_size"`     // readings per store write
+	FlushInterval time.Duration `yaml:"flush_interval"` // longest a reading waits for its batch
+	MaxClockSkew  time.Duration `yaml:"max_clock_skew"` // beyond this an edge's timestamps are corrected
+}
+
+// MQTTConfig is the broker the hub ingests from.
+type MQTTConfig struct {
+	// Embedded runs a broker inside the hub on EmbeddedListen, for the demo
+	// and single-site installs; Broker is then ignored.
+	Embedded       bool   `yaml:"embedded"`
+	EmbeddedListen string `yaml:"embedded_listen"`
+
+	Broker       string `yaml:"broker"` // tcp://host:1883 of Mosquitto or EMQX
+	ClientID     string `yaml:"client_id"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	TopicPrefix  string `yaml:"topic_prefix"`
+	SharedGroup  string `yaml:"shared_group"` // set on every replica when several hubs share the work
+}
+
+// InfluxConfig selects InfluxDB for time series; with no URL the embedded
+// store keeps them.
+type InfluxConfig struct {
+	URL       string        `yaml:"url"` // http://host:8086
+	Token     string        `yaml:"token"`
+	TokenFile string        `yaml:"token_file"`
+	Org       string        `yaml:"org"`
+	Bucket    string        `yaml:"bucket"` // for InfluxDB 1.8: database/retention-policy
+	Gzip      bool          `yaml:"gzip"`
+	Timeout   time.Duration `yaml:"timeout"`
+}
+
+// DefaultConfig is a single-site hub with an embedded broker and store.
+func DefaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		DataDir:  "/var/lib/countylink-hub",
+		LogLevel: "info",
+		MQTT: MQTTConfig{
+			Embedded: false, EmbeddedListen: "127.0.0.1:1883",
+			Broker: "tcp://127.0.0.1:1883", ClientID: "countylink-hub", TopicPrefix: contract.DefaultPrefix,
+		},
+		Influx:        InfluxConfig{Timeout: 10 * time.Second},
+		StaleAfter:    2 * time.Minute,
+		BatchSize:     5000,
+		FlushInterval: 200 * time.Millisecond,
+		MaxClockSkew:  time.Minute,
+	}
+}
+
+// Validate checks the configuration and names each bad field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q must be host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must be set")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "%q must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.MQTT.Embedded {
+		if _, _, err := net.SplitHostPort(c.MQTT.EmbeddedListen); err != nil {
+			bad("mqtt.embedded_listen", "%q must be host:port", c.MQTT.EmbeddedListen)
+		}
+	} else if u, err := url.Parse(c.MQTT.Broker); err != nil || u.Host == "" {
+		bad("mqtt.broker", "%q must be a URL like tcp://host:1883", c.MQTT.Broker)
+	}
+	if c.MQTT.ClientID == "" {
+		bad("mqtt.client_id", "must be set (and differ between replicas)")
+	}
+	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
+		bad("mqtt.topic_prefix", "%q must be set and hold no wildcard", c.MQTT.TopicPrefix)
+	}
+	if c.MQTT.SharedGroup != "" && !contract.ValidID(c.MQTT.SharedGroup) {
+		bad("mqtt.shared_group", "%q must be 1-64 of a-z 0-9 - _", c.MQTT.SharedGroup)
+	}
+	if c.Influx.URL != "" {
+		if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("influx.url", "%q must be http(s)://host:8086", c.Influx.URL)
+		}
+		if c.Influx.Bucket == "" {
+			bad("influx.bucket", "must be set (InfluxDB 1.8: database/retention-policy)")
+		}
+	}
+	if c.StaleAfter < 10*time.Second {
+		bad("stale_after", "%v is below 10s", c.StaleAfter)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 50000 {
+		bad("batch_size", "%d must be 1..50000", c.BatchSize)
+	}
+	if c.FlushInterval <= 0 {
+		bad("flush_interval", "must be positive")
+	}
+	if c.MaxClockSkew < time.Second {
+		bad("max_clock_skew", "%v is below 1s", c.MaxClockSkew)
+	}
+	return errors.Join(errs...)
+}
+
+// LoadConfig reads a YAML file over the defaults (an empty path gives the
+// defaults), reads secret files, and validates.
+func LoadConfig(path string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	for _, s := range []struct {
+		file string
+		dst  *string
+	}{{c.MQTT.PasswordFile, &c.MQTT.Password}, {c.Influx.TokenFile, &c.Influx.Token}} {
+		if s.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(s.file)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		*s.dst = strings.TrimSpace(string(b))
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}

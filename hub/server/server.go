@@ -1,0 +1,191 @@
+// Package server wires the hub together: stores, the embedded broker when
+// asked for, ingest, state and the HTTP API. The hub binary and the
+// end-to-end tests both start the hub through Main, so the tests exercise
+// the same wiring as production.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/broker"
+	"github.com/countylink/countylink/hub/httpapi"
+	"github.com/countylink/countylink/hub/influx"
+	"github.com/countylink/countylink/hub/ingest"
+	"github.com/countylink/countylink/hub/live"
+	"github.com/countylink/countylink/hub/metrics"
+	"github.com/countylink/countylink/hub/sites"
+	"github.com/countylink/countylink/hub/sqlite"
+	"github.com/countylink/countylink/hub/state"
+)
+
+// Main is one running hub.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+
+	// Set by Open.
+	DB        *sqlite.DB
+	Influx    *influx.Writer
+	Broker    *broker.Broker
+	State     *state.State
+	Ingest    *ingest.Ingest
+	Metrics   *metrics.Registry
+	HTTPAddr  string // the address actually listened on
+	BrokerURL string
+
+	ln   net.Listener
+	http *http.Server
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Open builds and starts every part; Close stops them.
+func (m *Main) Open() (err error) {
+	cfg := m.Config
+	if m.Log == nil {
+		m.Log = slog.Default()
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	siteList := sites.Demo()
+	if cfg.SitesFile != "" {
+		if siteList, err = sites.Load(cfg.SitesFile); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	if m.DB, err = sqlite.Open(filepath.Join(cfg.DataDir, "hub.db")); err != nil {
+		return err
+	}
+	var series hub.SeriesWriter = m.DB
+	if cfg.Influx.URL != "" {
+		m.Influx, err = influx.New(influx.Config{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
+			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.Timeout, Gzip: cfg.Influx.Gzip})
+		if err != nil {
+			return err
+		}
+		series = m.Influx
+	}
+
+	lv := live.New()
+	m.State = state.New(siteList, lv)
+	m.State.StaleAfter = cfg.StaleAfter
+	if err := m.restore(); err != nil {
+		return err
+	}
+
+	m.BrokerURL = cfg.MQTT.Broker
+	if cfg.MQTT.Embedded {
+		if m.Broker, err = broker.Start(cfg.MQTT.EmbeddedListen, m.Log); err != nil {
+			return err
+		}
+		m.BrokerURL = m.Broker.URL()
+	}
+
+	m.Metrics = new(metrics.Registry)
+	m.Ingest = ingest.New(ingest.Config{
+		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew,
+	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
+	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
+
+	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready}
+	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	m.HTTPAddr = m.ln.Addr().String()
+	base, stop := context.WithCancel(context.Background())
+	m.stop = stop
+	m.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		// Streams end when the hub stops, so Shutdown need not wait for them.
+		BaseContext: func(net.Listener) context.Context { return base },
+	}
+	m.done = make(chan struct{}, 2)
+	go func() {
+		if err := m.http.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("http server", "err", err)
+		}
+		m.done <- struct{}{}
+	}()
+	go func() { m.Ingest.Run(base); m.done <- struct{}{} }()
+	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded,
+		"series", map[bool]string{true: "influxdb " + cfg.Influx.URL, false: "embedded sqlite"}[m.Influx != nil])
+	return nil
+}
+
+// restore reloads the latest readings and edge states kept by the store.
+// Edges come back offline until they speak again: with an embedded broker
+// their retained status does not survive the restart.
+func (m *Main) restore() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rs, err := m.DB.Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("restore latest readings: %w", err)
+	}
+	for _, r := range rs {
+		m.State.ApplyReading(r)
+	}
+	es, err := m.DB.Edges(ctx)
+	if err != nil {
+		return fmt.Errorf("restore edges: %w", err)
+	}
+	for _, e := range es {
+		e.Online = false
+		m.State.ApplyEdge(e)
+	}
+	return nil
+}
+
+func (m *Main) ready() error {
+	if m.Ingest == nil || !m.Ingest.Ready() {
+		return errors.New("not subscribed to the broker yet")
+	}
+	return nil
+}
+
+// Close stops the hub: HTTP first, then ingest (which flushes its batch),
+// then the broker and stores.
+func (m *Main) Close() error {
+	if m.stop != nil {
+		m.stop()
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m.http.Shutdown(ctx)
+		cancel()
+		<-m.done
+		<-m.done
+	}
+	if m.Broker != nil {
+		m.Broker.Close()
+	}
+	if m.Influx != nil {
+		m.Influx.Close()
+	}
+	if m.DB != nil {
+		return m.DB.Close()
+	}
+	return nil
+}

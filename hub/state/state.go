@@ -1,0 +1,293 @@
+// Package state keeps the hub's picture of the network in memory: each
+// site's edges and whether they are online, and the latest reading of each
+// cold room. It is rebuilt from the state store at start, updated by
+// ingest, read by the API, and every change is published to live.
+package state
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/live"
+)
+
+// Room states, as the dashboard colours them.
+const (
+	RoomOK     = "ok"
+	RoomHigh   = "high"
+	RoomLow    = "low"
+	RoomFault  = "fault"
+	RoomStale  = "stale"
+	RoomNoData = "nodata"
+)
+
+// SiteView is a site as the API shows it.
+type SiteView struct {
+	ID       string          `json:"id"`
+	Name     string          `json:"name"`
+	NameEN   string          `json:"name_en"`
+	Kind     hub.SiteKind    `json:"kind"`
+	Parent   string          `json:"parent,omitempty"`
+	Online   bool            `json:"online"`
+	LastSeen *time.Time      `json:"last_seen"`
+	Edges    []hub.EdgeState `json:"edges"`
+}
+
+// RoomView is a cold room with its latest reading, as the API shows it.
+type RoomView struct {
+	Site        string     `json:"site"`
+	SiteName    string     `json:"site_name"`
+	SiteNameEN  string     `json:"site_name_en"`
+	Room        string     `json:"room"`
+	Name        string     `json:"name"`
+	NameEN      string     `json:"name_en"`
+	Class       string     `json:"class"`
+	MinC        float64    `json:"min_c"`
+	MaxC        float64    `json:"max_c"`
+	Temperature *float64   `json:"temperature"`
+	Humidity    *float64   `json:"humidity"`
+	Fault       string     `json:"fault,omitempty"`
+	TS          *time.Time `json:"ts,omitempty"`
+	State       string     `json:"state"`
+	Edge        string     `json:"edge,omitempty"`
+	Device      string     `json:"device,omitempty"`
+}
+
+type roomKey struct{ site, room string }
+
+type room struct {
+	site *hub.Site
+	def  hub.Room
+	last *hub.Reading
+}
+
+// State is safe for concurrent use.
+type State struct {
+	StaleAfter time.Duration    // a room whose latest reading is older is "stale"
+	Now        func() time.Time // the clock, replaceable in tests
+
+	live *live.Hub
+
+	mu    sync.RWMutex
+	sites []*hub.Site
+	byID  map[string]*hub.Site
+	edges map[string]map[string]*hub.EdgeState // site -> edge -> state
+	rooms map[roomKey]*room
+	order []roomKey
+}
+
+// New builds the state for sites; changes are published to l (may be nil).
+func New(sites []hub.Site, l *live.Hub) *State {
+	s := &State{StaleAfter: 2 * time.Minute, Now: time.Now, live: l,
+		byID: map[string]*hub.Site{}, edges: map[string]map[string]*hub.EdgeState{}, rooms: map[roomKey]*room{}}
+	for i := range sites {
+		site := &sites[i]
+		s.sites = append(s.sites, site)
+		s.byID[site.ID] = site
+		for _, r := range site.Rooms {
+			s.addRoom(site, r)
+		}
+	}
+	return s
+}
+
+func (s *State) addRoom(site *hub.Site, r hub.Room) *room {
+	k := roomKey{site.ID, r.ID}
+	rm := &room{site: site, def: r}
+	s.rooms[k] = rm
+	s.order = append(s.order, k)
+	sort.Slice(s.order, func(i, j int) bool {
+		a, b := s.order[i], s.order[j]
+		return a.site < b.site || (a.site == b.site && a.room < b.room)
+	})
+	return rm
+}
+
+// KnownSite reports whether id is a configured site.
+func (s *State) KnownSite(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byID[id] != nil
+}
+
+// ApplyReading records r as its room's latest reading if it is newer, and
+// reports whether it was. A reading for a room the sites file does not
+// list adds the room, unclassified, so nothing a device sends is invisible.
+func (s *State) ApplyReading(r *hub.Reading) bool {
+	if r.Room == "" {
+		return false
+	}
+	s.mu.Lock()
+	site := s.byID[r.Site]
+	if site == nil {
+		s.mu.Unlock()
+		return false
+	}
+	rm := s.rooms[roomKey{r.Site, r.Room}]
+	if rm == nil {
+		rm = s.addRoom(site, hub.Room{ID: r.Room, Name: r.Room, NameEN: r.Room, Class: "custom", MinC: -1000, MaxC: 1000})
+	}
+	if rm.last != nil && !r.TS.After(rm.last.TS) {
+		s.mu.Unlock()
+		return false
+	}
+	rm.last = r
+	v := s.roomView(rm)
+	s.mu.Unlock()
+	s.publish("coldroom", v)
+	return true
+}
+
+// ApplyEdge records an edge's state (from its status, or from any message
+// it sent, which proves it online).
+func (s *State) ApplyEdge(e hub.EdgeState) {
+	s.mu.Lock()
+	site := s.byID[e.Site]
+	if site == nil {
+		s.mu.Unlock()
+		return
+	}
+	m := s.edges[e.Site]
+	if m == nil {
+		m = map[string]*hub.EdgeState{}
+		s.edges[e.Site] = m
+	}
+	old := m[e.Edge]
+	if old != nil && e.LastSeen.Before(old.LastSeen) {
+		e.LastSeen = old.LastSeen
+	}
+	changed := old == nil || old.Online != e.Online || old.Backlog != e.Backlog || old.Agent != e.Agent
+	cp := e
+	m[e.Edge] = &cp
+	var v SiteView
+	if changed {
+		v = s.siteView(site)
+	}
+	s.mu.Unlock()
+	if changed {
+		s.publish("site", v)
+	}
+}
+
+// Seen marks an edge as heard from at t without changing the rest of its
+// state; an edge not yet known is added as online.
+func (s *State) Seen(site, edge string, t time.Time) {
+	s.mu.Lock()
+	e := s.edges[site][edge]
+	if e != nil && e.Online {
+		if t.After(e.LastSeen) {
+			e.LastSeen = t
+		}
+		s.mu.Unlock()
+		return
+	}
+	var cur hub.EdgeState
+	if e != nil {
+		cur = *e
+	}
+	s.mu.Unlock()
+	cur.Site, cur.Edge, cur.Online, cur.LastSeen = site, edge, true, t
+	s.ApplyEdge(cur)
+}
+
+// Edge returns the state of one edge.
+func (s *State) Edge(site, edge string) (hub.EdgeState, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.edges[site][edge]
+	if e == nil {
+		return hub.EdgeState{}, false
+	}
+	return *e, true
+}
+
+// Sites lists every site in file order with its online state.
+func (s *State) Sites() []SiteView {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]SiteView, 0, len(s.sites))
+	for _, site := range s.sites {
+		out = append(out, s.siteView(site))
+	}
+	return out
+}
+
+// ColdRooms lists every room ordered by site and room.
+func (s *State) ColdRooms() []RoomView {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]RoomView, 0, len(s.order))
+	for _, k := range s.order {
+		out = append(out, s.roomView(s.rooms[k]))
+	}
+	return out
+}
+
+// siteView is called with s.mu held.
+func (s *State) siteView(site *hub.Site) SiteView {
+	v := SiteView{ID: site.ID, Name: site.Name, NameEN: site.NameEN, Kind: site.Kind, Parent: site.Parent, Edges: []hub.EdgeState{}}
+	if site.Kind == hub.County {
+		// The county centre runs the hub: it is online while the hub answers.
+		now := s.Now().UTC()
+		v.Online, v.LastSeen = true, &now
+	}
+	for _, e := range s.edges[site.ID] {
+		v.Edges = append(v.Edges, *e)
+		if e.Online {
+			v.Online = true
+		}
+		if v.LastSeen == nil || e.LastSeen.After(*v.LastSeen) {
+			t := e.LastSeen
+			v.LastSeen = &t
+		}
+	}
+	sort.Slice(v.Edges, func(i, j int) bool { return v.Edges[i].Edge < v.Edges[j].Edge })
+	return v
+}
+
+// roomView is called with s.mu held.
+func (s *State) roomView(rm *room) RoomView {
+	v := RoomView{Site: rm.site.ID, SiteName: rm.site.Name, SiteNameEN: rm.site.NameEN, Room: rm.def.ID,
+		Name: rm.def.Name, NameEN: rm.def.NameEN, Class: rm.def.Class, MinC: rm.def.MinC, MaxC: rm.def.MaxC, State: RoomNoData}
+	r := rm.last
+	if r == nil {
+		return v
+	}
+	ts := r.TS.UTC()
+	v.TS, v.Edge, v.Device = &ts, r.Edge, r.Device
+	if t, ok := r.Fields["temperature"]; ok {
+		v.Temperature = &t
+	}
+	if h, ok := r.Fields["humidity"]; ok {
+		v.Humidity = &h
+	}
+	switch {
+	case r.Faults["temperature"] != "":
+		v.State, v.Fault = RoomFault, r.Faults["temperature"]
+	case v.Temperature == nil:
+		v.State = RoomNoData
+	case s.Now().Sub(r.TS) > s.StaleAfter:
+		v.State = RoomStale
+	case *v.Temperature > rm.def.MaxC:
+		v.State = RoomHigh
+	case *v.Temperature < rm.def.MinC:
+		v.State = RoomLow
+	default:
+		v.State = RoomOK
+	}
+	return v
+}
+
+func (s *State) publish(typ string, v any) {
+	if s.live == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.live.Publish(live.Event{Type: typ, Data: b})
+}
