@@ -1,0 +1,197 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, h http.Handler, method, path string, header map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestHandlerServesAssets(t *testing.T) {
+	h := Handler()
+	for _, tc := range []struct {
+		path, ctype, cache, body string
+	}{
+		{"/", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
+		{"/app.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
+		{"/style.css", "text/css; charset=utf-8", assetMaxAge, ".tile"},
+		{"/i18n.json", "application/json; charset=utf-8", assetMaxAge, `"zh"`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			rec := get(t, h, http.MethodGet, tc.path, nil)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if got := rec.Header().Get("Content-Type"); got != tc.ctype {
+				t.Errorf("Content-Type %q, want %q", got, tc.ctype)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != tc.cache {
+				t.Errorf("Cache-Control %q, want %q", got, tc.cache)
+			}
+			if !strings.Contains(rec.Body.String(), tc.body) {
+				t.Errorf("body lacks %q", tc.body)
+			}
+			etag := rec.Header().Get("ETag")
+			if etag == "" {
+				t.Fatal("no ETag")
+			}
+			if rec := get(t, h, http.MethodGet, tc.path, map[string]string{"If-None-Match": etag}); rec.Code != http.StatusNotModified {
+				t.Errorf("revalidation: status %d, want 304", rec.Code)
+			}
+		})
+	}
+}
+
+func TestHandlerRejects(t *testing.T) {
+	h := Handler()
+	if rec := get(t, h, http.MethodGet, "/missing.js", nil); rec.Code != http.StatusNotFound {
+		t.Errorf("missing file: status %d", rec.Code)
+	}
+	if rec := get(t, h, http.MethodPost, "/", nil); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST: status %d", rec.Code)
+	}
+	if rec := get(t, h, http.MethodHead, "/app.js", nil); rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+		t.Errorf("HEAD: status %d, %d body bytes", rec.Code, rec.Body.Len())
+	}
+	// FileServer's canonical redirect must not carry the page's headers.
+	rec := get(t, h, http.MethodGet, "/index.html", nil)
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("ETag") != "" {
+		t.Errorf("/index.html: status %d, ETag %q", rec.Code, rec.Header().Get("ETag"))
+	}
+}
+
+func readStatic(t *testing.T, name string) string {
+	t.Helper()
+	b, err := fs.ReadFile(FS(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var (
+	tagRE       = regexp.MustCompile(`(?s)<[a-zA-Z][^>]*>`)
+	scriptRE    = regexp.MustCompile(`(?is)<script\b([^>]*)>(.*?)</script\s*>`)
+	handlerRE   = regexp.MustCompile(`(?i)\son[a-z]+\s*=`)
+	srcAttrRE   = regexp.MustCompile(`(?i)\bsrc\s*=\s*"[^"]+"`)
+	refAttrRE   = regexp.MustCompile(`(?i)\b(?:src|href)\s*=\s*"([^"]*)"`)
+	i18nAttrRE  = regexp.MustCompile(`data-i18n="([^"]+)"`)
+	i18nCallRE  = regexp.MustCompile(`\bt\("([a-z0-9_]+)"\s*[,)]`)
+	placeholdRE = regexp.MustCompile(`\{[a-z]+\}`)
+)
+
+// The page must run under Content-Security-Policy script-src 'self' and
+// without a network beyond the hub.
+func TestIndexIsCSPReadyAndOffline(t *testing.T) {
+	page := readStatic(t, "index.html")
+	scripts := scriptRE.FindAllStringSubmatch(page, -1)
+	if len(scripts) == 0 {
+		t.Fatal("no script element")
+	}
+	if n := strings.Count(strings.ToLower(page), "<script"); n != len(scripts) {
+		t.Fatalf("%d <script tags, %d well-formed script elements", n, len(scripts))
+	}
+	for _, s := range scripts {
+		if !srcAttrRE.MatchString(s[1]) || strings.TrimSpace(s[2]) != "" {
+			t.Errorf("inline script: %s", s[0])
+		}
+	}
+	for _, tag := range tagRE.FindAllString(page, -1) {
+		if handlerRE.MatchString(tag) {
+			t.Errorf("inline event handler: %s", tag)
+		}
+		if strings.Contains(strings.ToLower(tag), "style=") {
+			t.Errorf("inline style (breaks a strict style-src): %s", tag)
+		}
+	}
+	if strings.Contains(strings.ToLower(page), "<style") {
+		t.Error("inline <style> element")
+	}
+	for _, m := range refAttrRE.FindAllStringSubmatch(page, -1) {
+		if u := strings.ToLower(m[1]); strings.HasPrefix(u, "//") || strings.Contains(u, ":") {
+			t.Errorf("reference leaves the origin: %s", m[0])
+		}
+	}
+	err := fs.WalkDir(FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if s := strings.ToLower(readStatic(t, p)); strings.Contains(s, "http://") || strings.Contains(s, "https://") {
+			t.Errorf("%s references an absolute URL (CDN, web font?)", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDictionariesMatch(t *testing.T) {
+	var dict map[string]map[string]string
+	if err := json.Unmarshal([]byte(readStatic(t, "i18n.json")), &dict); err != nil {
+		t.Fatal(err)
+	}
+	zh, en := dict["zh"], dict["en"]
+	if len(zh) == 0 || len(en) == 0 || len(dict) != 2 {
+		t.Fatalf("want dictionaries zh and en, have %d languages", len(dict))
+	}
+	for k, v := range zh {
+		w, ok := en[k]
+		if !ok {
+			t.Errorf("key %q missing in en", k)
+			continue
+		}
+		if strings.TrimSpace(v) == "" || strings.TrimSpace(w) == "" {
+			t.Errorf("key %q has an empty text", k)
+		}
+		pz, pe := placeholdRE.FindAllString(v, -1), placeholdRE.FindAllString(w, -1)
+		slices.Sort(pz)
+		slices.Sort(pe)
+		if !slices.Equal(pz, pe) {
+			t.Errorf("key %q: placeholders zh %v, en %v", k, pz, pe)
+		}
+	}
+	for k := range en {
+		if _, ok := zh[k]; !ok {
+			t.Errorf("key %q missing in zh", k)
+		}
+	}
+
+	used := map[string]string{}
+	for _, m := range i18nAttrRE.FindAllStringSubmatch(readStatic(t, "index.html"), -1) {
+		used[m[1]] = "index.html"
+	}
+	for _, m := range i18nCallRE.FindAllStringSubmatch(readStatic(t, "app.js"), -1) {
+		used[m[1]] = "app.js"
+	}
+	// Keys app.js builds from data values.
+	for _, s := range []string{"ok", "high", "low", "fault", "stale", "nodata"} {
+		used["state_"+s] = "app.js (state)"
+	}
+	for _, c := range []string{"chilled", "frozen", "medicine"} {
+		used["class_"+c] = "app.js (class)"
+	}
+	if len(used) < 20 {
+		t.Fatalf("found only %d keys in use: the patterns no longer match the sources", len(used))
+	}
+	for k, where := range used {
+		if _, ok := zh[k]; !ok {
+			t.Errorf("%s uses key %q, not in the dictionaries", where, k)
+		}
+	}
+}

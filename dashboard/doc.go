@@ -1,0 +1,28 @@
+// Package dashboard holds the wall screen: the page a TV in the hub office
+// shows all day, with one tile per cold room and the online state of the
+// county centre and the township stations.
+//
+// The page is static HTML, CSS and JavaScript embedded in the binary (no
+// build step, no framework, nothing loaded from another origin: warehouses
+// and the hub office may be offline). The hub serves FS or Handler at "/"
+// beside its JSON API and reads nothing from here; the page reads, from the
+// same origin and by relative URL:
+//
+//   - GET api/v1/sites and GET api/v1/coldrooms: JSON arrays, fetched on
+//     start, on every (re)connect of the stream and once a minute as a
+//     safety net against missed events;
+//   - GET api/v1/stream: server-sent events "coldroom" and "site", each with
+//     one object of the list's shape, and "hello" on connect. A "ping"
+//     event, if the hub sends one, arms a watchdog that reopens a stream
+//     that stopped delivering.
+//
+// All user-visible strings live in static/i18n.json, one dictionary per
+// language (zh first, en). The page keeps one DOM node per cold room and
+// per site, updated in place, so it runs for days without growing.
+//
+// Hooks for browser tests: tiles are .tile[data-site][data-room][data-state]
+// with the temperature in .temp (its data-c holds the raw value); site list
+// items are li[data-site][data-online]; the stream state is #conn[data-state]
+// ("live" or "down"); the language switch is #lang; the disconnected banner
+// is #banner.
+package dashboard

@@ -1,0 +1,456 @@
+// Cold-chain wall screen. Runs unattended for days: one DOM node per cold
+// room and per site, updated in place; no arrays that grow with time.
+"use strict";
+(() => {
+  const STALE_MS = 120e3; // same rule as the hub: no reading for > 2 min
+  const RESYNC_MS = 60e3; // full re-fetch, a safety net for missed events
+  const PING_TIMEOUT_MS = 90e3; // only once the hub has sent a "ping" event
+  const MAX_BACKOFF_MS = 30e3;
+  const LANG_KEY = "countylink.wall.lang";
+  const LOCALES = { zh: "zh-CN", en: "en-GB" };
+  const ALARM = { high: 1, low: 1 };
+
+  const $ = (id) => document.getElementById(id);
+  const grid = $("tiles");
+  const siteList = $("site-list");
+  const idCmp = new Intl.Collator("en", { numeric: true }).compare;
+
+  let dict = null;
+  let lang = "zh";
+  try { if (localStorage.getItem(LANG_KEY) === "en") lang = "en"; } catch (_) { /* storage off */ }
+  let fmt = null;
+  let clockOffset = 0; // hub clock minus ours, from the Date header
+
+  const rooms = new Map(); // "site/room" -> {d, seen, n: nodes}
+  const sites = new Map(); // id -> {d, seen, n: nodes or null for villages}
+
+  // ---- text and numbers -------------------------------------------------
+
+  function t(key, vars) {
+    let s = (dict && (dict[lang][key] ?? dict.zh[key])) ?? key;
+    if (vars) for (const k in vars) s = s.replace("{" + k + "}", vars[k]);
+    return s;
+  }
+
+  // Texts keyed by a value from the hub fall back to the value itself, so
+  // a state or class added there shows up readable before it is translated.
+  function tValue(prefix, v) {
+    const k = prefix + v;
+    return dict && (k in dict[lang] || k in dict.zh) ? t(k) : String(v);
+  }
+
+  function numberFormat(loc, opts) {
+    try { return new Intl.NumberFormat(loc, { ...opts, signDisplay: "negative" }); } catch (_) { return new Intl.NumberFormat(loc, opts); }
+  }
+
+  function makeFormats(loc) {
+    return {
+      temp: numberFormat(loc, { minimumFractionDigits: 1, maximumFractionDigits: 1 }),
+      limit: numberFormat(loc, { maximumFractionDigits: 1 }),
+      int: numberFormat(loc, { maximumFractionDigits: 0 }),
+      time: new Intl.DateTimeFormat(loc, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }),
+      date: new Intl.DateTimeFormat(loc, { year: "numeric", month: "short", day: "numeric", weekday: "short" }),
+    };
+  }
+
+  const now = () => Date.now() + clockOffset;
+
+  function dur(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return t("dur_s", { n: fmt.int.format(s) });
+    if (s < 3600) return t("dur_m", { n: fmt.int.format(Math.floor(s / 60)) });
+    if (s < 172800) return t("dur_h", { n: fmt.int.format(Math.floor(s / 3600)) });
+    return t("dur_d", { n: fmt.int.format(Math.floor(s / 86400)) });
+  }
+
+  const isNum = (v) => typeof v === "number" && isFinite(v);
+  const localName = (zh, en) => (lang === "en" && en) ? en : (zh || en || "");
+
+  // Writes only on change: most seconds nothing but the age text moves.
+  function setText(node, s) { if (node.textContent !== s) node.textContent = s; }
+  function setData(node, k, v) { if (node.dataset[k] !== v) node.dataset[k] = v; }
+
+  function el(tag, cls, parent) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+
+  // ---- cold-room tiles --------------------------------------------------
+
+  const roomKey = (d) => d.site + "/" + d.room;
+  const cmpRoom = (a, b) => idCmp(a.d.site, b.d.site) || idCmp(a.d.room, b.d.room);
+  const tsOf = (d) => (d && d.ts ? Date.parse(d.ts) : NaN);
+
+  function makeTile(d) {
+    const root = el("div", "tile");
+    root.dataset.site = d.site;
+    root.dataset.room = d.room;
+    const head = el("div", "t-head", root);
+    const site = el("div", "t-site", head);
+    const badge = el("div", "t-badge", head);
+    const room = el("div", "t-room", root);
+    const temp = el("div", "temp", root);
+    const tv = el("span", "v", temp);
+    const tu = el("span", "u", temp);
+    const foot = el("div", "t-foot", root);
+    const hum = el("span", "t-hum", foot);
+    const age = el("span", "t-age", foot);
+    return { root, site, room, badge, temp, tv, tu, hum, age };
+  }
+
+  function roomState(d) {
+    const st = d.state || "nodata";
+    const ts = tsOf(d);
+    if (st !== "nodata" && st !== "stale" && isFinite(ts) && now() - ts > STALE_MS) return "stale";
+    return st;
+  }
+
+  function limits(d) {
+    const u = " °C";
+    const lo = isNum(d.min_c) ? fmt.limit.format(d.min_c) : null;
+    const hi = isNum(d.max_c) ? fmt.limit.format(d.max_c) : null;
+    if (lo !== null && hi !== null) return lo + " ~ " + hi + u;
+    if (hi !== null) return "≤ " + hi + u;
+    if (lo !== null) return "≥ " + lo + u;
+    return "";
+  }
+
+  function renderTile(r) {
+    const d = r.d, n = r.n;
+    const st = roomState(d);
+    setData(n.root, "state", st);
+    setText(n.site, localName(d.site_name, d.site_name_en) || d.site);
+    const cls = d.class ? tValue("class_", d.class) : ""; // cut first when narrow
+    setText(n.room, [localName(d.name, d.name_en) || d.room, limits(d), cls].filter(Boolean).join(" · "));
+    setText(n.badge, tValue("state_", st));
+    if (isNum(d.temperature)) {
+      setText(n.tv, fmt.temp.format(d.temperature));
+      setText(n.tu, "°C");
+      setData(n.temp, "c", String(d.temperature));
+    } else {
+      setText(n.tv, "—");
+      setText(n.tu, "");
+      setData(n.temp, "c", "");
+    }
+    setText(n.hum, isNum(d.humidity) ? t("humidity", { v: fmt.int.format(d.humidity) }) : "");
+    renderAge(r);
+  }
+
+  function renderAge(r) {
+    const ts = tsOf(r.d);
+    setText(r.n.age, isFinite(ts) ? t("updated", { d: dur(now() - ts) }) : t("never"));
+    setData(r.n.root, "state", roomState(r.d));
+  }
+
+  // Newer readings win: a list fetched while events arrive may be older
+  // than what the stream already delivered.
+  function mergeRoom(old, d) {
+    if (!old) return d;
+    const a = tsOf(old), b = tsOf(d);
+    if (isFinite(a) && !(b >= a)) {
+      return { ...d, temperature: old.temperature, humidity: old.humidity, ts: old.ts, state: old.state };
+    }
+    return d;
+  }
+
+  function upsertRoom(d) {
+    if (!d || typeof d.site !== "string" || typeof d.room !== "string") return;
+    const key = roomKey(d);
+    let r = rooms.get(key);
+    if (r) {
+      r.d = mergeRoom(r.d, d);
+      r.seen = Date.now();
+      renderTile(r);
+    } else {
+      r = { d, seen: Date.now(), n: makeTile(d) };
+      rooms.set(key, r);
+      renderTile(r);
+      let before = null; // sorted insert: at most a few dozen tiles
+      for (const o of rooms.values()) {
+        if (o !== r && cmpRoom(o, r) > 0 && (!before || cmpRoom(o, before) < 0)) before = o;
+      }
+      grid.insertBefore(r.n.root, before ? before.n.root : null);
+      layoutTiles();
+    }
+    renderCounts();
+  }
+
+  function removeRoom(key) {
+    const r = rooms.get(key);
+    if (!r) return;
+    r.n.root.remove();
+    rooms.delete(key);
+    layoutTiles();
+  }
+
+  // Picks the column count that gives the largest tiles of about 4:3 for
+  // the current number of rooms, so 1 to 60 rooms fill the screen without
+  // scrolling. CSS alone (auto-fill) is the fallback before the first fit.
+  let fitCount = -1, fitW = 0, fitH = 0;
+  function layoutTiles(force) {
+    const n = rooms.size;
+    grid.classList.toggle("empty", n === 0);
+    const W = grid.clientWidth, H = grid.clientHeight;
+    if (!force && n === fitCount && W === fitW && H === fitH) return;
+    fitCount = n; fitW = W; fitH = H;
+    if (n === 0 || W === 0 || H === 0) return;
+    const gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
+    let best = 1, bestSize = -1;
+    for (let c = 1; c <= n; c++) {
+      const rws = Math.ceil(n / c);
+      const tw = (W - (c - 1) * gap) / c, th = (H - (rws - 1) * gap) / rws;
+      const size = Math.min(tw, th * 4 / 3);
+      if (size > bestSize + 0.5) { best = c; bestSize = size; }
+    }
+    grid.style.gridTemplateColumns = `repeat(${best}, minmax(0, 1fr))`;
+    grid.style.gridTemplateRows = `repeat(${Math.ceil(n / best)}, minmax(0, 1fr))`;
+  }
+
+  // ---- sites ------------------------------------------------------------
+
+  const shownSite = (d) => d.kind !== "village";
+  const siteRank = (d) => (d.kind === "county" ? 0 : 1);
+
+  function makeSiteItem(d) {
+    const li = el("li", "site");
+    li.dataset.site = d.id;
+    el("span", "dot", li);
+    const name = el("span", "s-name", li);
+    const note = el("span", "s-note", li);
+    return { li, name, note };
+  }
+
+  function renderSite(s) {
+    const d = s.d, n = s.n;
+    if (!n) return;
+    setData(n.li, "online", d.online ? "true" : "false");
+    setData(n.li, "kind", d.kind || "");
+    setText(n.name, localName(d.name, d.name_en) || d.id);
+    renderSiteAge(s);
+  }
+
+  function renderSiteAge(s) {
+    const d = s.d;
+    if (!s.n) return;
+    let note = "";
+    if (!d.online) {
+      const ls = d.last_seen ? Date.parse(d.last_seen) : NaN;
+      note = isFinite(ls) ? t("site_offline_for", { d: dur(now() - ls) }) : t("site_offline");
+    }
+    setText(s.n.note, note);
+  }
+
+  function upsertSite(d) {
+    if (!d || typeof d.id !== "string") return;
+    let s = sites.get(d.id);
+    if (s && !!s.n !== shownSite(d)) { removeSite(d.id); s = null; }
+    if (s) {
+      s.d = d;
+      s.seen = Date.now();
+    } else {
+      s = { d, seen: Date.now(), n: shownSite(d) ? makeSiteItem(d) : null };
+      sites.set(d.id, s);
+      if (s.n) {
+        let before = null;
+        for (const o of sites.values()) {
+          if (o.n && o !== s && cmpSite(o, s) > 0 && (!before || cmpSite(o, before) < 0)) before = o;
+        }
+        siteList.insertBefore(s.n.li, before ? before.n.li : null);
+      }
+    }
+    renderSite(s);
+    renderCounts();
+  }
+
+  const cmpSite = (a, b) => siteRank(a.d) - siteRank(b.d) || idCmp(a.d.id, b.d.id);
+
+  function removeSite(id) {
+    const s = sites.get(id);
+    if (!s) return;
+    if (s.n) s.n.li.remove();
+    sites.delete(id);
+  }
+
+  // ---- header -----------------------------------------------------------
+
+  function renderCounts() {
+    let on = 0, all = 0, von = 0, vall = 0, alarms = 0, faults = 0;
+    for (const s of sites.values()) {
+      if (s.n) { all++; if (s.d.online) on++; } else { vall++; if (s.d.online) von++; }
+    }
+    for (const r of rooms.values()) {
+      const st = roomState(r.d);
+      if (ALARM[st]) alarms++; else if (st === "fault") faults++;
+    }
+    setText($("online-count"), all ? fmt.int.format(on) + "/" + fmt.int.format(all) : "–");
+    setData($("online-count"), "down", String(all - on));
+    $("village-stat").hidden = vall === 0;
+    setText($("village-count"), fmt.int.format(von) + "/" + fmt.int.format(vall));
+    setText($("alarm-count"), fmt.int.format(alarms));
+    setData($("alarm-stat"), "n", String(alarms));
+    setText($("fault-count"), fmt.int.format(faults));
+    setData($("fault-stat"), "n", String(faults));
+  }
+
+  function renderClock() {
+    const d = new Date(now());
+    setText($("clock-time"), fmt.time.format(d));
+    setText($("clock-date"), fmt.date.format(d));
+  }
+
+  // ---- connection -------------------------------------------------------
+
+  let es = null, backoff = 1000, retryTimer = 0, connecting = true;
+  let downSince = 0, lastPing = 0;
+
+  function renderConn() {
+    const live = !connecting && downSince === 0;
+    setData($("conn"), "state", live ? "live" : "down");
+    setText($("conn-text"), t(live ? "conn_live" : connecting ? "conn_connecting" : "conn_down"));
+    const banner = $("banner");
+    banner.hidden = !downSince;
+    if (downSince) setText($("banner-text"), t("banner_down", { time: fmt.time.format(new Date(downSince + clockOffset)) }));
+  }
+
+  function setLive() {
+    connecting = false;
+    downSince = 0;
+    backoff = 1000;
+    renderConn();
+  }
+
+  function setDown() {
+    connecting = false;
+    if (!downSince) downSince = Date.now();
+    renderConn();
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (es) es.close();
+    lastPing = 0;
+    es = new EventSource("api/v1/stream");
+    es.addEventListener("open", () => { setLive(); resync(); });
+    es.addEventListener("hello", setLive);
+    es.addEventListener("ping", () => { lastPing = Date.now(); });
+    es.addEventListener("coldroom", (e) => upsertRoom(parse(e.data)));
+    es.addEventListener("site", (e) => upsertSite(parse(e.data)));
+    es.addEventListener("error", () => {
+      setDown();
+      // CONNECTING: the browser retries by itself. CLOSED (an HTTP error
+      // or a proxy page during a hub restart): it gave up, so do it here.
+      if (es.readyState === EventSource.CLOSED) reopen();
+    });
+  }
+
+  function reopen() {
+    if (es) es.close();
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, backoff * (0.8 + Math.random() * 0.4));
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+  }
+
+  function parse(s) {
+    try { return JSON.parse(s); } catch (_) { return null; }
+  }
+
+  // ---- lists ------------------------------------------------------------
+
+  async function getJSON(url) {
+    const res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+    if (!res.ok) throw new Error(url + ": HTTP " + res.status);
+    const date = Date.parse(res.headers.get("Date") || "");
+    if (isFinite(date)) {
+      // The header has whole seconds: correct only a clock that is clearly
+      // off (TVs often have no time sync), never jitter by a second.
+      const off = date + 500 - Date.now();
+      clockOffset = Math.abs(off) > 5000 ? off : 0;
+    }
+    return res.json();
+  }
+
+  let syncing = null, syncAgain = false;
+  function resync() {
+    if (syncing) { syncAgain = true; return syncing; }
+    const started = Date.now();
+    const one = (url, upsert, remove, map) => getJSON(url).then((list) => {
+      if (!Array.isArray(list)) return;
+      const keep = new Set();
+      for (const d of list) { upsert(d); if (d) keep.add(map === rooms ? roomKey(d) : d.id); }
+      for (const [k, v] of map) if (!keep.has(k) && v.seen < started) remove(k);
+    });
+    syncing = Promise.allSettled([
+      one("api/v1/sites", upsertSite, removeSite, sites),
+      one("api/v1/coldrooms", upsertRoom, removeRoom, rooms),
+    ]).then(() => {
+      renderCounts();
+      syncing = null;
+      if (syncAgain) { syncAgain = false; resync(); }
+    });
+    return syncing;
+  }
+
+  // ---- language ---------------------------------------------------------
+
+  function applyLang() {
+    const loc = LOCALES[lang];
+    fmt = makeFormats(loc);
+    document.documentElement.lang = loc;
+    document.title = t("title");
+    for (const e of document.querySelectorAll("[data-i18n]")) setText(e, t(e.dataset.i18n));
+    const btn = $("lang");
+    btn.title = t("lang_label");
+    btn.setAttribute("aria-label", t("lang_label"));
+    for (const s of btn.querySelectorAll("[data-lang]")) s.classList.toggle("on", s.dataset.lang === lang);
+    for (const r of rooms.values()) renderTile(r);
+    for (const s of sites.values()) renderSite(s);
+    renderCounts();
+    renderClock();
+    renderConn();
+  }
+
+  // ---- every second -----------------------------------------------------
+
+  function tick() {
+    renderClock();
+    for (const r of rooms.values()) renderAge(r);
+    for (const s of sites.values()) if (s.n && !s.d.online) renderSiteAge(s);
+    renderCounts();
+    if (lastPing && Date.now() - lastPing > PING_TIMEOUT_MS) { setDown(); reopen(); lastPing = 0; }
+    setTimeout(tick, 1000 - (now() % 1000) + 20);
+  }
+
+  // ---- start ------------------------------------------------------------
+
+  async function loadDict() {
+    for (let wait = 1000; ; wait = Math.min(wait * 2, MAX_BACKOFF_MS)) {
+      try {
+        const res = await fetch("i18n.json");
+        if (res.ok) { dict = await res.json(); return; }
+      } catch (_) { /* hub restarting: try again */ }
+      await new Promise((ok) => setTimeout(ok, wait));
+    }
+  }
+
+  async function start() {
+    fmt = makeFormats(LOCALES[lang]);
+    await loadDict();
+    applyLang();
+    $("lang").addEventListener("click", () => {
+      lang = lang === "zh" ? "en" : "zh";
+      try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* storage off */ }
+      applyLang();
+    });
+    if (typeof ResizeObserver === "function") new ResizeObserver(() => layoutTiles()).observe(grid);
+    else addEventListener("resize", () => layoutTiles());
+    addEventListener("online", () => { if (!es || es.readyState === EventSource.CLOSED) connect(); });
+    connect();
+    resync();
+    setInterval(resync, RESYNC_MS);
+    tick();
+  }
+
+  start();
+})();

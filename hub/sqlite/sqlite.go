@@ -1,0 +1,382 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/countylink/countylink/hub"
+)
+
+// busyTimeout is how long a connection waits for another's lock, which
+// only another process (a backup, the sqlite3 shell) or a WAL checkpoint
+// holds: the hub's own writes queue for the one write connection instead.
+const busyTimeout = 10 * time.Second
+
+// readConns is the size of the read pool: the dashboard's queries run side
+// by side with each other and with the ingest's writes.
+const readConns = 4
+
+// migrations are the schema's steps; the file's PRAGMA user_version says
+// how many it has seen. Append new steps; never edit one that has shipped.
+var migrations = []string{
+	// 1: readings and faults as time series, latest readings, edges.
+	`CREATE TABLE readings (
+		site   TEXT NOT NULL,
+		edge   TEXT NOT NULL,
+		device TEXT NOT NULL,
+		room   TEXT NOT NULL,
+		field  TEXT NOT NULL,
+		ts_ms  INTEGER NOT NULL, -- reading time, Unix milliseconds
+		value  REAL NOT NULL,
+		PRIMARY KEY (site, device, field, ts_ms)
+	) WITHOUT ROWID, STRICT;
+	CREATE TABLE faults (
+		site   TEXT NOT NULL,
+		edge   TEXT NOT NULL,
+		device TEXT NOT NULL,
+		room   TEXT NOT NULL,
+		field  TEXT NOT NULL,
+		ts_ms  INTEGER NOT NULL,
+		text   TEXT NOT NULL, -- why the field has no value
+		PRIMARY KEY (site, device, field, ts_ms)
+	) WITHOUT ROWID, STRICT;
+	CREATE TABLE latest (
+		site   TEXT NOT NULL,
+		device TEXT NOT NULL,
+		edge   TEXT NOT NULL,
+		room   TEXT NOT NULL,
+		ts_ms  INTEGER NOT NULL,
+		id     TEXT NOT NULL, -- the producer's message id
+		fields TEXT NOT NULL, -- JSON object of field to value
+		faults TEXT NOT NULL, -- JSON object of field to text
+		PRIMARY KEY (site, device)
+	) WITHOUT ROWID, STRICT;
+	CREATE TABLE edges (
+		site         TEXT NOT NULL,
+		edge         TEXT NOT NULL,
+		online       INTEGER NOT NULL,
+		last_seen_ms INTEGER, -- NULL when never seen
+		agent        TEXT NOT NULL,
+		backlog      INTEGER NOT NULL,
+		PRIMARY KEY (site, edge)
+	) WITHOUT ROWID, STRICT;`,
+}
+
+// DB is the hub's SQLite store. It is safe for concurrent use.
+type DB struct {
+	path  string
+	write *sql.DB // one connection: SQLite has one writer at a time
+	read  *sql.DB // query_only connections, which WAL lets read during a write
+}
+
+var (
+	_ hub.SeriesWriter = (*DB)(nil)
+	_ hub.StateStore   = (*DB)(nil)
+)
+
+// Sample is one stored value of a field.
+type Sample struct {
+	TS    time.Time
+	Value float64
+}
+
+// Open opens the store in the file at path, creating it if needed, and
+// brings its schema up to date.
+func Open(path string) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite %q: must be a plain file path", path)
+	}
+	busy := "_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")"
+	// BEGIN IMMEDIATE takes the write lock at the start of a transaction,
+	// so one that reads before it writes cannot fail halfway with
+	// SQLITE_BUSY.
+	write, err := sql.Open("sqlite", path+"?_txlock=immediate&"+busy+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	db := &DB{path: path, write: write}
+	if err := db.migrate(context.Background()); err != nil {
+		write.Close()
+		return nil, err
+	}
+	// Opened after migrate, so the file exists and is in WAL mode.
+	db.read, err = sql.Open("sqlite", path+"?"+busy+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	db.read.SetMaxOpenConns(readConns)
+	db.read.SetMaxIdleConns(readConns)
+	return db, nil
+}
+
+// migrate applies the steps of migrations the file has not seen yet.
+func (db *DB) migrate(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite %s: %w", db.path, err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("sqlite %s: schema version: %w", db.path, err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("sqlite %s: schema version %d is newer than this hub's %d", db.path, version, len(migrations))
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("sqlite %s: schema step %d: %w", db.path, i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(len(migrations))); err != nil {
+		return fmt.Errorf("sqlite %s: schema version: %w", db.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite %s: schema: %w", db.path, err)
+	}
+	return nil
+}
+
+// Close closes the store.
+func (db *DB) Close() error {
+	// Refresh the query planner's statistics, as SQLite advises on closing.
+	db.write.Exec("PRAGMA optimize")
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// WriteReadings stores rs in one transaction: each value in readings, each
+// fault in faults, replacing what is stored for the same site, device,
+// field and millisecond. Readings without a time are skipped.
+func (db *DB) WriteReadings(ctx context.Context, rs []*hub.Reading) error {
+	if err := db.writeReadings(ctx, rs); err != nil {
+		return fmt.Errorf("sqlite write of %d readings: %w", len(rs), err)
+	}
+	return nil
+}
+
+func (db *DB) writeReadings(ctx context.Context, rs []*hub.Reading) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	values, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO readings
+		(site, edge, device, room, field, ts_ms, value) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer values.Close()
+	faults, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO faults
+		(site, edge, device, room, field, ts_ms, text) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer faults.Close()
+	for _, r := range rs {
+		if r == nil || r.TS.IsZero() {
+			continue
+		}
+		ms := r.TS.UnixMilli()
+		for k, v := range r.Fields {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				// SQLite would store NaN as NULL; keep why it is missing.
+				_, err = faults.ExecContext(ctx, r.Site, r.Edge, r.Device, r.Room, k, ms, "value "+strconv.FormatFloat(v, 'g', -1, 64))
+			} else {
+				_, err = values.ExecContext(ctx, r.Site, r.Edge, r.Device, r.Room, k, ms, v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		for k, why := range r.Faults {
+			if _, err := faults.ExecContext(ctx, r.Site, r.Edge, r.Device, r.Room, k, ms, why); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// Query returns the values of one field of one device from from to to, both
+// included, in time order. A zero from or to leaves that end open.
+func (db *DB) Query(ctx context.Context, site, device, field string, from, to time.Time) ([]Sample, error) {
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !from.IsZero() {
+		lo = from.UnixMilli()
+	}
+	if !to.IsZero() {
+		hi = to.UnixMilli()
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT ts_ms, value FROM readings
+		WHERE site = ? AND device = ? AND field = ? AND ts_ms BETWEEN ? AND ?
+		ORDER BY ts_ms`, site, device, field, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite query %s/%s %s: %w", site, device, field, err)
+	}
+	defer rows.Close()
+	var out []Sample
+	for rows.Next() {
+		var ms int64
+		var s Sample
+		if err := rows.Scan(&ms, &s.Value); err != nil {
+			return nil, fmt.Errorf("sqlite query %s/%s %s: %w", site, device, field, err)
+		}
+		s.TS = time.UnixMilli(ms).UTC()
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite query %s/%s %s: %w", site, device, field, err)
+	}
+	return out, nil
+}
+
+// SaveLatest keeps each of rs as its device's latest reading unless the
+// stored one is newer.
+func (db *DB) SaveLatest(ctx context.Context, rs []*hub.Reading) error {
+	if err := db.saveLatest(ctx, rs); err != nil {
+		return fmt.Errorf("sqlite save of %d latest readings: %w", len(rs), err)
+	}
+	return nil
+}
+
+func (db *DB) saveLatest(ctx context.Context, rs []*hub.Reading) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	save, err := tx.PrepareContext(ctx, `INSERT INTO latest
+		(site, device, edge, room, ts_ms, id, fields, faults) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (site, device) DO UPDATE SET
+			edge = excluded.edge, room = excluded.room, ts_ms = excluded.ts_ms,
+			id = excluded.id, fields = excluded.fields, faults = excluded.faults
+		WHERE excluded.ts_ms >= latest.ts_ms`)
+	if err != nil {
+		return err
+	}
+	defer save.Close()
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		fields, err := json.Marshal(finite(r.Fields))
+		if err != nil {
+			return fmt.Errorf("%s/%s fields: %w", r.Site, r.Device, err)
+		}
+		faults, err := json.Marshal(r.Faults)
+		if err != nil {
+			return fmt.Errorf("%s/%s faults: %w", r.Site, r.Device, err)
+		}
+		if _, err := save.ExecContext(ctx, r.Site, r.Device, r.Edge, r.Room, r.TS.UnixMilli(), r.ID, string(fields), string(faults)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// finite returns fields without the values JSON cannot hold.
+func finite(fields map[string]float64) map[string]float64 {
+	for _, v := range fields {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			out := make(map[string]float64, len(fields))
+			for k, v := range fields {
+				if !math.IsNaN(v) && !math.IsInf(v, 0) {
+					out[k] = v
+				}
+			}
+			return out
+		}
+	}
+	return fields
+}
+
+// Latest returns the latest reading of every device, by site and device.
+func (db *DB) Latest(ctx context.Context) ([]*hub.Reading, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT site, device, edge, room, ts_ms, id, fields, faults
+		FROM latest ORDER BY site, device`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite latest readings: %w", err)
+	}
+	defer rows.Close()
+	var out []*hub.Reading
+	for rows.Next() {
+		r := new(hub.Reading)
+		var ms int64
+		var fields, faults []byte
+		if err := rows.Scan(&r.Site, &r.Device, &r.Edge, &r.Room, &ms, &r.ID, &fields, &faults); err != nil {
+			return nil, fmt.Errorf("sqlite latest readings: %w", err)
+		}
+		r.TS = time.UnixMilli(ms).UTC()
+		if err := json.Unmarshal(fields, &r.Fields); err != nil {
+			return nil, fmt.Errorf("sqlite latest reading of %s/%s: fields: %w", r.Site, r.Device, err)
+		}
+		if err := json.Unmarshal(faults, &r.Faults); err != nil {
+			return nil, fmt.Errorf("sqlite latest reading of %s/%s: faults: %w", r.Site, r.Device, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite latest readings: %w", err)
+	}
+	return out, nil
+}
+
+// SaveEdge stores e as its edge's state.
+func (db *DB) SaveEdge(ctx context.Context, e hub.EdgeState) error {
+	var seen sql.NullInt64
+	if !e.LastSeen.IsZero() {
+		seen = sql.NullInt64{Int64: e.LastSeen.UnixMilli(), Valid: true}
+	}
+	_, err := db.write.ExecContext(ctx, `INSERT INTO edges (site, edge, online, last_seen_ms, agent, backlog)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (site, edge) DO UPDATE SET
+			online = excluded.online, last_seen_ms = excluded.last_seen_ms,
+			agent = excluded.agent, backlog = excluded.backlog`,
+		e.Site, e.Edge, e.Online, seen, e.Agent, e.Backlog)
+	if err != nil {
+		return fmt.Errorf("sqlite save edge %s/%s: %w", e.Site, e.Edge, err)
+	}
+	return nil
+}
+
+// Edges returns the state of every edge, by site and edge.
+func (db *DB) Edges(ctx context.Context) ([]hub.EdgeState, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT site, edge, online, last_seen_ms, agent, backlog
+		FROM edges ORDER BY site, edge`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite edges: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.EdgeState
+	for rows.Next() {
+		var e hub.EdgeState
+		var seen sql.NullInt64
+		if err := rows.Scan(&e.Site, &e.Edge, &e.Online, &seen, &e.Agent, &e.Backlog); err != nil {
+			return nil, fmt.Errorf("sqlite edges: %w", err)
+		}
+		if seen.Valid {
+			e.LastSeen = time.UnixMilli(seen.Int64).UTC()
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite edges: %w", err)
+	}
+	return out, nil
+}
