@@ -7,8 +7,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrRejected marks a store write refused for its content (InfluxDB's field
+// type conflict, for one): writing the same batch again cannot succeed.
+var ErrRejected = errors.New("store rejected the write")
 
 // SiteKind is a level of the county network.
 type SiteKind string

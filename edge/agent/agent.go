@@ -30,7 +30,8 @@ type Agent struct {
 	started time.Time
 
 	out     *outbox
-	up      *uplink.Client
+	up      *uplink.Client                // set by Run before any goroutine uses it
+	upReady atomic.Pointer[uplink.Client] // the same, for Stats from other goroutines
 	devices []*device
 
 	statusMu  sync.Mutex
@@ -112,6 +113,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		CommandFilter: contract.CommandFilter(prefix, a.cfg.Site, a.cfg.Edge),
 		OnCommand:     func(topic string, payload []byte) { a.command(ctx, topic, payload) },
 	}, a.log)
+	a.upReady.Store(a.up)
 	a.log.Info("edge agent started", "version", Version, "boot", a.boot, "devices", len(a.devices), "broker", m.Broker)
 
 	var wg sync.WaitGroup
@@ -340,9 +342,13 @@ func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
 	if err != nil {
 		return
 	}
+	up := a.upReady.Load() // a command may arrive before Run has stored the client
+	if up == nil {
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, a.cfg.MQTT.PublishTimeout)
 	defer cancel()
-	if err := a.up.Publish(pctx, contract.ResultTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), b, false); err != nil {
+	if err := up.Publish(pctx, contract.ResultTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), b, false); err != nil {
 		a.log.Warn("command result not sent", "command", cmd.ID, "err", err)
 	}
 }
@@ -359,8 +365,8 @@ func (a *Agent) Stats() Stats {
 	backlog, dropped := a.out.stats()
 	s := Stats{Polls: a.polls.Load(), PollErrors: a.pollErrors.Load(), Published: a.published.Load(),
 		PublishErrors: a.publishErrors.Load(), Dropped: dropped, BadCommands: a.badCommands.Load(), Backlog: backlog}
-	if a.up != nil {
-		s.Connected = a.up.Connected()
+	if up := a.upReady.Load(); up != nil {
+		s.Connected = up.Connected()
 	}
 	return s
 }

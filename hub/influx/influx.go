@@ -33,7 +33,7 @@ const DefaultTimeout = 10 * time.Second
 // a line it cannot parse, a field type conflict, a point beyond the
 // retention policy). Sending the same batch again fails the same way; on a
 // partial write InfluxDB has already kept the points it could accept.
-var ErrRejected = errors.New("rejected by InfluxDB")
+var ErrRejected = fmt.Errorf("rejected by InfluxDB: %w", hub.ErrRejected)
 
 // Config says where and how to write.
 type Config struct {

@@ -155,12 +155,12 @@ func TestServerDown(t *testing.T) {
 	}
 
 	db.Stop()
-	start := time.Now()
+	began := time.Now()
 	err := w.WriteReadings(ctx, testReadings(10, t0.Add(time.Hour)))
 	if err == nil {
 		t.Fatal("write with the server stopped succeeded")
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(began); d > 3*time.Second {
 		t.Errorf("write with the server stopped took %v, Timeout is 2s", d)
 	}
 	if !strings.Contains(err.Error(), "influx write of 10 points") || errors.Is(err, ErrRejected) {
@@ -193,9 +193,9 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	start := time.Now()
+	began := time.Now()
 	err = w.WriteReadings(context.Background(), testReadings(5, time.Now()))
-	if d := time.Since(start); err == nil || d > 2*time.Second {
+	if d := time.Since(began); err == nil || d > 2*time.Second {
 		t.Fatalf("write to a silent server: err %v after %v, want an error after about 300ms", err, d)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -60,9 +60,9 @@ type Ingest struct {
 	skewLogMu sync.Mutex
 	skewLog   map[string]time.Time // edge -> last time its skew was logged
 
-	received, duplicates, stored, writeErrors, corrected *metrics.Counter
-	rejected                                             *metrics.CounterVec
-	writeLatency                                         *metrics.Histogram
+	received, duplicates, stored, writeErrors, corrected, storeRejected *metrics.Counter
+	rejected                                                            *metrics.CounterVec
+	writeLatency                                                        *metrics.Histogram
 }
 
 // New prepares an ingest; Run connects it.
@@ -88,13 +88,14 @@ func New(cfg Config, series hub.SeriesWriter, store hub.StateStore, st *state.St
 	}
 	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log,
 		dedup: newDedup(200_000), queue: make(chan *hub.Reading, cfg.QueueSize), skewLog: map[string]time.Time{},
-		received:     reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
-		rejected:     reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
-		duplicates:   reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
-		stored:       reg.NewCounter("countylink_hub_readings_stored_total", "Readings written to the series store."),
-		writeErrors:  reg.NewCounter("countylink_hub_store_write_errors_total", "Failed series store writes (each is retried)."),
-		corrected:    reg.NewCounter("countylink_hub_clock_corrected_total", "Messages whose timestamps were corrected for edge clock skew."),
-		writeLatency: reg.NewHistogram("countylink_hub_store_write_seconds", "Series store write latency per batch.", .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
+		received:      reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
+		rejected:      reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
+		duplicates:    reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
+		stored:        reg.NewCounter("countylink_hub_readings_stored_total", "Readings written to the series store."),
+		writeErrors:   reg.NewCounter("countylink_hub_store_write_errors_total", "Failed series store writes (each is retried)."),
+		storeRejected: reg.NewCounter("countylink_hub_readings_refused_by_store_total", "Readings the series store refused for their content (dropped, logged)."),
+		corrected:     reg.NewCounter("countylink_hub_clock_corrected_total", "Messages whose timestamps were corrected for edge clock skew."),
+		writeLatency:  reg.NewHistogram("countylink_hub_store_write_seconds", "Series store write latency per batch.", .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
 	}
 	reg.NewGaugeFunc("countylink_hub_ingest_queue", "Readings waiting for the store writer.", func() float64 { return float64(len(in.queue)) })
 	return in
@@ -281,6 +282,19 @@ func (in *Ingest) writeLoop(ctx context.Context) {
 }
 
 func (in *Ingest) write(ctx context.Context, batch []*hub.Reading) {
+	if !in.storeSeries(ctx, batch) {
+		return
+	}
+	if err := in.store.SaveLatest(ctx, latestPerDevice(batch)); err != nil && !errors.Is(err, context.Canceled) {
+		in.log.Warn("save latest readings", "err", err)
+	}
+}
+
+// storeSeries writes batch, retrying transient failures with backoff until
+// ctx ends. A batch the store refuses for its content is halved until the
+// offending readings are isolated: the rest is stored, and each refused
+// reading is logged and counted. It reports whether the batch was handled.
+func (in *Ingest) storeSeries(ctx context.Context, batch []*hub.Reading) bool {
 	backoff := 100 * time.Millisecond
 	for {
 		start := time.Now()
@@ -288,12 +302,22 @@ func (in *Ingest) write(ctx context.Context, batch []*hub.Reading) {
 		if err == nil {
 			in.writeLatency.Observe(time.Since(start))
 			in.stored.Add(uint64(len(batch)))
-			break
+			return true
+		}
+		if errors.Is(err, hub.ErrRejected) {
+			if len(batch) == 1 {
+				r := batch[0]
+				in.storeRejected.Inc()
+				in.log.Error("store refused a reading; dropped", "site", r.Site, "edge", r.Edge, "device", r.Device, "id", r.ID, "err", err)
+				return true
+			}
+			h := len(batch) / 2
+			return in.storeSeries(ctx, batch[:h]) && in.storeSeries(ctx, batch[h:])
 		}
 		in.writeErrors.Inc()
 		if ctx.Err() != nil {
 			in.log.Error("store write abandoned at shutdown", "readings", len(batch), "err", err)
-			return
+			return false
 		}
 		in.log.Warn("store write failed; retrying", "readings", len(batch), "err", err, "backoff", backoff)
 		select {
@@ -301,9 +325,6 @@ func (in *Ingest) write(ctx context.Context, batch []*hub.Reading) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 10*time.Second)
-	}
-	if err := in.store.SaveLatest(ctx, latestPerDevice(batch)); err != nil && !errors.Is(err, context.Canceled) {
-		in.log.Warn("save latest readings", "err", err)
 	}
 }
 

@@ -85,6 +85,10 @@ func startRoom(ctx context.Context, srv *sim.ModbusTCPServer, u byte, name strin
 	if err != nil {
 		panic(err) // the defaults are valid; only a programming error gets here
 	}
+	// Start each room at its own point of the compressor cycle.
+	for i := uint64(0); i < cfg.Seed%180; i++ {
+		room.Step(time.Minute)
+	}
 	bank := sim.NewBank()
 	room.WriteTo(bank, sim.LayoutRenke)
 	srv.Attach(u, bank)
@@ -169,7 +173,7 @@ func runCounty(ctx context.Context, log *slog.Logger, hubURL, brokerURL, stateDi
 			unit := byte(i + 1)
 			startRoom(ctx, srv, unit, site+"/"+r.Room, (r.MinC+r.MaxC)/2, speed)
 			cfg.Devices = append(cfg.Devices, config.Device{ID: r.Room + "-th", Room: r.Room, Profile: "th-renke",
-				Address: srv.Addr(), Unit: int(unit), Interval: interval, Retries: 1})
+				Address: srv.Addr(), Unit: int(unit), Interval: interval, Timeout: min(time.Second, interval/2), Retries: 1})
 		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", site, err)

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/countylink/countylink/deploy/testenv"
+	"github.com/countylink/countylink/hub/state"
+)
+
+// TestDemo starts what `make run` starts: the hub binary with -demo (its
+// embedded broker and store) and devsim simulating every township with a
+// real edge agent each. All 19 townships come online with live cold rooms;
+// Ctrl-C stops both cleanly; the data survives a hub restart.
+func TestDemo(t *testing.T) {
+	skipShort(t)
+	hubBin := binary(t, "./hub/cmd/hub", "amd64")
+	simBin := binary(t, "./edge/cmd/devsim", "amd64")
+	dir := t.TempDir()
+	httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	brokerAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	base := "http://" + httpAddr
+
+	startHubProc := func() *agentProc {
+		cmd := exec.Command(hubBin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr)
+		cmd.Dir = dir
+		p := &agentProc{cmd: cmd, log: &logBuf{}}
+		cmd.Stdout, cmd.Stderr = p.log, p.log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			p.stop(os.Interrupt)
+			if t.Failed() {
+				t.Logf("hub log:\n%s", p.log.String())
+			}
+		})
+		return p
+	}
+	start := time.Now()
+	hubProc := startHubProc()
+	simCmd := exec.Command(simBin, "-county", "-hub", base, "-broker", "tcp://"+brokerAddr,
+		"-state", filepath.Join(dir, "data", "edges"), "-interval", "500ms")
+	simProc := &agentProc{cmd: simCmd, log: &logBuf{}}
+	simCmd.Stdout, simCmd.Stderr = simProc.log, simProc.log
+	if err := simCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		simProc.stop(os.Interrupt)
+		if t.Failed() {
+			t.Logf("devsim log:\n%s", simProc.log.String())
+		}
+	})
+
+	var rooms []state.RoomView
+	waitFor(t, 30*time.Second, "every cold room live", func() error {
+		rooms = nil
+		if err := getJSON(t, base+"/api/v1/coldrooms", &rooms); err != nil {
+			return err
+		}
+		for _, r := range rooms {
+			if r.TS == nil {
+				return fmt.Errorf("%s/%s has no reading", r.Site, r.Room)
+			}
+		}
+		return nil
+	})
+	var sites []state.SiteView
+	waitFor(t, 10*time.Second, "county and 19 townships online", func() error {
+		sites = nil
+		if err := getJSON(t, base+"/api/v1/sites", &sites); err != nil {
+			return err
+		}
+		online := 0
+		for _, s := range sites {
+			if s.Online {
+				online++
+			}
+		}
+		if len(sites) < 20 || online != len(sites) {
+			return fmt.Errorf("%d of %d sites online", online, len(sites))
+		}
+		return nil
+	})
+	t.Logf("demo: %d sites online and %d cold rooms live %v after start", len(sites), len(rooms), time.Since(start).Round(time.Millisecond))
+	if len(rooms) < 19 {
+		t.Fatalf("%d cold rooms, want at least one per township", len(rooms))
+	}
+
+	// Ctrl-C: both exit cleanly (exit status 0).
+	if err := simProc.stop(os.Interrupt); err != nil {
+		t.Errorf("devsim after SIGINT: %v\n%s", err, simProc.log.String())
+	}
+	if err := hubProc.stop(os.Interrupt); err != nil {
+		t.Errorf("hub after SIGINT: %v", err)
+	}
+
+	// The data directory brings the rooms back at once, before any edge speaks.
+	startHubProc()
+	waitFor(t, 15*time.Second, "readings restored after restart", func() error {
+		var again []state.RoomView
+		if err := getJSON(t, base+"/api/v1/coldrooms", &again); err != nil {
+			return err
+		}
+		for _, r := range again {
+			if r.TS == nil {
+				return fmt.Errorf("%s/%s lost its reading", r.Site, r.Room)
+			}
+		}
+		if len(again) != len(rooms) {
+			return fmt.Errorf("%d rooms after restart, %d before", len(again), len(rooms))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,270 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/metrics"
+	"github.com/countylink/countylink/hub/state"
+)
+
+// memStore is an in-memory SeriesWriter and StateStore that can be told to fail.
+type memStore struct {
+	mu       sync.Mutex
+	readings []*hub.Reading
+	latest   []*hub.Reading
+	edges    []hub.EdgeState
+	fail     int // next n writes fail
+}
+
+func (m *memStore) WriteReadings(_ context.Context, rs []*hub.Reading) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail > 0 {
+		m.fail--
+		return errors.New("store down")
+	}
+	m.readings = append(m.readings, rs...)
+	return nil
+}
+func (m *memStore) SaveLatest(_ context.Context, rs []*hub.Reading) error {
+	m.mu.Lock()
+	m.latest = append(m.latest, rs...)
+	m.mu.Unlock()
+	return nil
+}
+func (m *memStore) Latest(context.Context) ([]*hub.Reading, error) { return nil, nil }
+func (m *memStore) SaveEdge(_ context.Context, e hub.EdgeState) error {
+	m.mu.Lock()
+	m.edges = append(m.edges, e)
+	m.mu.Unlock()
+	return nil
+}
+func (m *memStore) Edges(context.Context) ([]hub.EdgeState, error) { return nil, nil }
+
+func (m *memStore) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.readings)
+}
+
+func newTestIngest(t *testing.T, st *memStore) (*Ingest, *state.State) {
+	t.Helper()
+	sites := []hub.Site{{ID: "county", Name: "c", Kind: hub.County},
+		{ID: "tw01", Name: "a", Kind: hub.Township, Parent: "county", Rooms: []hub.Room{{ID: "cr1", Class: "chilled", MaxC: 4}}},
+		{ID: "tw05", Name: "b", Kind: hub.Township, Parent: "county", Rooms: []hub.Room{{ID: "cr1", Class: "chilled", MaxC: 4}}}}
+	s := state.New(sites, nil)
+	in := New(Config{BatchSize: 10, FlushInterval: 10 * time.Millisecond}, st, st, s, new(metrics.Registry), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return in, s
+}
+
+func runWriter(t *testing.T, in *Ingest) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { in.writeLoop(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitCount(t *testing.T, st *memStore, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for st.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d, want %d", st.count(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestExamples runs the contract's shared examples through the hub: each is
+// stored or rejected with the example's reason, and counted.
+func TestExamples(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	now := time.Date(2026, 11, 29, 7, 0, 30, 0, time.UTC)
+	wantStored, wantRejected := 0, map[contract.Reason]uint64{}
+	for _, ex := range contract.Examples {
+		in.Handle(ex.Topic, []byte(ex.Payload), false, now)
+		if ex.Reject != "" {
+			wantRejected[ex.Reject]++
+		} else if strings.Contains(ex.Topic, "/telemetry/") {
+			wantStored++
+		}
+	}
+	waitCount(t, st, wantStored)
+	s := in.Stats()
+	for r, n := range wantRejected {
+		if s.Rejected[r] != n {
+			t.Errorf("rejected %s = %d, want %d", r, s.Rejected[r], n)
+		}
+	}
+	if s.Received != uint64(len(contract.Examples)) {
+		t.Errorf("received %d, want %d", s.Received, len(contract.Examples))
+	}
+}
+
+func telemetry(id, site string, ts, sent time.Time, temp float64) string {
+	b, _ := contract.Encode(contract.Telemetry{
+		Header: contract.Header{V: 1, ID: id, Site: site, Edge: site + "-e1", TS: ts, Sent: sent},
+		Device: "cr1-th", Room: "cr1", Fields: map[string]float64{"temperature": temp}})
+	return string(b)
+}
+
+func TestDuplicatesStoredOnce(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	now := time.Now()
+	p := telemetry("tw01-e1-1-1", "tw01", now, now, 2)
+	for i := 0; i < 3; i++ {
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(p), false, now)
+	}
+	waitCount(t, st, 1)
+	time.Sleep(30 * time.Millisecond) // three flush intervals: nothing more may arrive
+	if st.count() != 1 || in.Stats().Duplicates != 2 {
+		t.Fatalf("stored %d, duplicates %d", st.count(), in.Stats().Duplicates)
+	}
+}
+
+func TestUnknownSiteAndOversize(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	now := time.Now()
+	in.Handle("countylink/tw99/tw99-e1/telemetry/cr1-th", []byte(telemetry("x", "tw99", now, now, 1)), false, now)
+	big := `{"v":1,"pad":"` + strings.Repeat("x", contract.MaxPayloadBytes) + `"}`
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(big), false, now)
+	s := in.Stats()
+	if s.Rejected[ReasonUnknownSite] != 1 || s.Rejected[contract.ReasonTooLarge] != 1 {
+		t.Fatalf("rejected %v", s.Rejected)
+	}
+}
+
+// TestClockSkewCorrected: an edge whose clock is two hours slow (a box
+// without RTC) has its reading time shifted by the measured skew.
+func TestClockSkewCorrected(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	recv := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	edgeNow := recv.Add(-2 * time.Hour)
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("a", "tw01", edgeNow.Add(-10*time.Second), edgeNow, 2)), false, recv)
+	// A reading queued for 30 minutes on an edge with a good clock keeps its time.
+	in.Handle("countylink/tw05/tw05-e1/telemetry/cr1-th", []byte(telemetry("b", "tw05", recv.Add(-30*time.Minute), recv, 3)), false, recv)
+	waitCount(t, st, 2)
+	got := map[string]time.Time{}
+	for _, r := range st.readings {
+		got[r.ID] = r.TS
+	}
+	if want := recv.Add(-10 * time.Second); !got["a"].Equal(want) {
+		t.Errorf("skewed edge: ts %v, want %v", got["a"], want)
+	}
+	if want := recv.Add(-30 * time.Minute); !got["b"].Equal(want) {
+		t.Errorf("queued reading: ts %v, want %v", got["b"], want)
+	}
+	if in.Stats().Corrected != 1 {
+		t.Errorf("corrected %d, want 1", in.Stats().Corrected)
+	}
+}
+
+// TestStoreOutageRetried: a failing store write is retried, never dropped.
+func TestStoreOutageRetried(t *testing.T) {
+	st := &memStore{fail: 3}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	now := time.Now()
+	for i := 0; i < 5; i++ {
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry(contract.MessageID("tw01-e1", 1, uint64(i)), "tw01", now.Add(time.Duration(i)*time.Second), now, 2)), false, now)
+	}
+	waitCount(t, st, 5)
+	if s := in.Stats(); s.WriteErrors != 3 || s.Stored != 5 {
+		t.Fatalf("write errors %d stored %d", s.WriteErrors, s.Stored)
+	}
+}
+
+func TestStatusUpdatesEdge(t *testing.T) {
+	st := &memStore{}
+	in, s := newTestIngest(t, st)
+	now := time.Now().UTC()
+	b, _ := contract.Encode(contract.Status{Header: contract.Header{V: 1, ID: "s1", Site: "tw01", Edge: "tw01-e1", TS: now}, State: "online", Backlog: 7})
+	in.Handle("countylink/tw01/tw01-e1/status", b, false, now)
+	e, ok := s.Edge("tw01", "tw01-e1")
+	if !ok || !e.Online || e.Backlog != 7 || len(st.edges) != 1 {
+		t.Fatalf("edge %+v %v, saved %d", e, ok, len(st.edges))
+	}
+}
+
+func TestDedupBounded(t *testing.T) {
+	d := newDedup(3)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if d.seen(id) {
+			t.Fatalf("%s seen too early", id)
+		}
+	}
+	if !d.seen("a") || !d.seen("d") {
+		t.Fatal("recent ids forgotten")
+	}
+	for _, id := range []string{"e", "f", "g", "h"} {
+		d.seen(id)
+	}
+	if d.seen("a") {
+		t.Fatal("an id older than two generations is still remembered")
+	}
+	if len(d.cur)+len(d.prev) > 6 {
+		t.Fatalf("holds %d ids, bound is 6", len(d.cur)+len(d.prev))
+	}
+}
+
+func BenchmarkHandle(b *testing.B) {
+	st := &memStore{}
+	sites := []hub.Site{{ID: "county", Name: "c", Kind: hub.County}, {ID: "tw01", Name: "a", Kind: hub.Township, Parent: "county"}}
+	in := New(Config{QueueSize: b.N + 1}, st, st, state.New(sites, nil), new(metrics.Registry), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	now := time.Now()
+	payloads := make([][]byte, b.N)
+	for i := range payloads {
+		payloads[i] = []byte(telemetry(contract.MessageID("tw01-e1", 1, uint64(i)), "tw01", now, now, 2.5))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", payloads[i], false, now)
+	}
+}
+
+// refusingStore refuses any batch holding a reading with field "bad".
+type refusingStore struct{ memStore }
+
+func (r *refusingStore) WriteReadings(ctx context.Context, rs []*hub.Reading) error {
+	for _, x := range rs {
+		if _, bad := x.Fields["bad"]; bad {
+			return fmt.Errorf("field type conflict: %w", hub.ErrRejected)
+		}
+	}
+	return r.memStore.WriteReadings(ctx, rs)
+}
+
+// TestRefusedReadingIsolated: one reading the store refuses for its content
+// does not block or take down the others in its batch.
+func TestRefusedReadingIsolated(t *testing.T) {
+	st := &refusingStore{}
+	in, _ := newTestIngest(t, &st.memStore)
+	in.series = st
+	batch := make([]*hub.Reading, 9)
+	for i := range batch {
+		batch[i] = &hub.Reading{ID: fmt.Sprint(i), Site: "tw01", Device: "d", TS: time.Unix(int64(i), 0), Fields: map[string]float64{"temperature": 1}}
+	}
+	batch[6].Fields = map[string]float64{"bad": 1}
+	in.write(context.Background(), batch)
+	if st.count() != 8 || in.storeRejected.Value() != 1 {
+		t.Fatalf("stored %d, refused %d; want 8 and 1", st.count(), in.storeRejected.Value())
+	}
+}
