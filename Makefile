@@ -12,7 +12,7 @@ INFLUXD   := $(GOPATHBIN)/influxd
 HTTP_LISTEN   ?= 127.0.0.1:8080
 BROKER_LISTEN ?= 127.0.0.1:18830
 
-.PHONY: all build cross run test test-short deps vet fuzz bench clean
+.PHONY: all build cross run test test-short deps vet fuzz bench screenshots clean
 
 all: build
 
@@ -41,6 +41,9 @@ deps:
 		echo "installing mosquitto"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; }
 	@command -v qemu-aarch64-static >/dev/null 2>&1 || { \
 		echo "installing qemu-user-static"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static; }
+	@test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/noto || { \
+		echo "installing chromium and CJK fonts for the browser tests"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 	@test -x $(INFLUXD) || { echo "building influxd 1.8.10 (about a minute)"; \
 		$(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
 
@@ -63,6 +66,12 @@ fuzz:
 
 bench: deps
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 ./...
+
+# The README's screenshots: the wall screen in Chinese and English, from a
+# real hub fed over MQTT, rendered by headless Chromium.
+screenshots: deps
+	SCREENSHOTS_DIR=$(CURDIR)/dashboard/screenshots PATH="$(GOPATHBIN):/usr/sbin:$$PATH" \
+		$(GO) test -count=1 -run TestScreenshots ./deploy/e2e/
 
 clean:
 	rm -rf $(BIN)

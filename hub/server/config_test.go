@@ -1,0 +1,42 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultConfigValid(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("secret-token\n"), 0o600)
+	path := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(path, []byte("influx:\n  url: http://127.0.0.1:8086\n  bucket: countylink/autogen\n  token_file: "+tok+"\n"), 0o600)
+	c, err := LoadConfig(path)
+	if err != nil || c.Influx.Token != "secret-token" {
+		t.Fatalf("%v %q", err, c.Influx.Token)
+	}
+	for name, y := range map[string]string{
+		"no bucket":    "influx:\n  url: http://x:8086\n",
+		"bad listen":   "listen: 8080\n",
+		"bad group":    "mqtt:\n  shared_group: A/B\n",
+		"tiny stale":   "stale_after: 1s\n",
+		"unknown key":  "colour: red\n",
+		"bad level":    "log_level: loud\n",
+		"missing file": "influx:\n  token_file: /nonexistent/token\n",
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+		os.WriteFile(p, []byte(y), 0o600)
+		if _, err := LoadConfig(p); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
