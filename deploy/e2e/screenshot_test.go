@@ -86,7 +86,7 @@ func TestScreenshots(t *testing.T) {
 	frozen := 0
 	for i, r := range rooms {
 		ts := now.Add(-time.Duration(2+(i*7)%40) * time.Second) // readings a few seconds old, as on a busy day
-		wobble := float64((i*37)%20) / 10                         // 0.0 to 1.9, the same on every run
+		wobble := float64((i*37)%20) / 10                       // 0.0 to 1.9, the same on every run
 		var fields map[string]float64
 		var faults map[string]string
 		switch {
