@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/countylink/countylink/hub"
@@ -42,10 +43,12 @@ type Main struct {
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
 
-	ln   net.Listener
-	http *http.Server
-	stop context.CancelFunc
-	done chan struct{}
+	ln        net.Listener
+	http      *http.Server
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open builds and starts every part; Close stops them.
@@ -166,8 +169,13 @@ func (m *Main) ready() error {
 }
 
 // Close stops the hub: HTTP first, then ingest (which flushes its batch),
-// then the broker and stores.
+// then the broker and stores. Calling it again does nothing.
 func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	if m.stop != nil {
 		m.stop()
 	}
