@@ -91,3 +91,11 @@ type StateStore interface {
 	SaveEdge(ctx context.Context, e EdgeState) error
 	Edges(ctx context.Context) ([]EdgeState, error)
 }
+
+// SeenStore remembers which message ids were stored, so that a message the
+// broker delivers again after a hub restart is recognised.
+type SeenStore interface {
+	SaveSeen(ctx context.Context, ids []string, at time.Time) error
+	RecentSeen(ctx context.Context, since time.Time, limit int) ([]string, error)
+	PruneSeen(ctx context.Context, before time.Time) (int64, error)
+}

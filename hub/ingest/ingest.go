@@ -37,6 +37,23 @@ type Config struct {
 	// MaxSkew is the clock difference between an edge and the hub beyond
 	// which the edge's timestamps are corrected by the difference.
 	MaxSkew time.Duration
+	// AutoAck acknowledges each message to the broker on receipt, as paho
+	// does by default. Off (the default), a message is acknowledged only
+	// once what it carries is stored, so a hub crash or a store outage
+	// leaves it with the broker rather than losing it in memory.
+	AutoAck bool
+	// SeenStore, when set, keeps the ids of stored messages, so that
+	// de-duplication survives a restart.
+	SeenStore hub.SeenStore
+}
+
+// item is one message on its way through the writer: the reading to
+// store, if any, and the acknowledgement to send once it is stored.
+// Every message passes through in arrival order, even those with nothing
+// to store, so acknowledgements leave in the order the broker sent them.
+type item struct {
+	r   *hub.Reading
+	ack func()
 }
 
 // Reasons the hub adds to the contract's rejection reasons.
@@ -53,7 +70,7 @@ type Ingest struct {
 	log    *slog.Logger
 
 	dedup  *dedup
-	queue  chan *hub.Reading
+	queue  chan item
 	client mqtt.Client
 	ready  atomic.Bool
 
@@ -87,7 +104,7 @@ func New(cfg Config, series hub.SeriesWriter, store hub.StateStore, st *state.St
 		reasons = append(reasons, string(r))
 	}
 	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log,
-		dedup: newDedup(200_000), queue: make(chan *hub.Reading, cfg.QueueSize), skewLog: map[string]time.Time{},
+		dedup: newDedup(200_000), queue: make(chan item, cfg.QueueSize), skewLog: map[string]time.Time{},
 		received:      reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
 		rejected:      reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
 		duplicates:    reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
@@ -107,6 +124,7 @@ func (in *Ingest) Ready() bool { return in.ready.Load() }
 // Run connects to the broker and ingests until ctx is done, then flushes
 // what it holds and disconnects.
 func (in *Ingest) Run(ctx context.Context) error {
+	in.loadSeen()
 	wctx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); in.writeLoop(wctx) }()
@@ -122,12 +140,12 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetUsername(in.cfg.Username).SetPassword(in.cfg.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(true)
+		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		// The handler must not wait on a token; subscribe from a goroutine.
 		go func() {
 			t := c.SubscribeMultiple(filters, func(_ mqtt.Client, m mqtt.Message) {
-				in.Handle(m.Topic(), m.Payload(), m.Retained(), time.Now())
+				in.Handle(m.Topic(), m.Payload(), m.Retained(), time.Now(), m.Ack)
 			})
 			t.Wait()
 			if err := t.Error(); err != nil {
@@ -155,11 +173,23 @@ func (in *Ingest) Run(ctx context.Context) error {
 // Client is the ingest's broker connection, for sending commands.
 func (in *Ingest) Client() mqtt.Client { return in.client }
 
-// Handle processes one message received at recv. It is what the MQTT
+// Handle processes one message received at recv; ack (may be nil)
+// acknowledges it to the broker and is called once the message is dealt
+// with: stored, or found to need no storing. It is what the MQTT
 // subscription calls, exported for tests and benchmarks. It blocks while
 // the writer's queue is full, which holds back the broker.
-func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.Time) {
+func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.Time, ack func()) {
 	in.received.Inc()
+	if in.cfg.AutoAck && ack != nil {
+		ack()
+		ack = nil
+	}
+	var r *hub.Reading
+	defer func() {
+		if r != nil || ack != nil {
+			in.queue <- item{r: r, ack: ack}
+		}
+	}()
 	t, msg, err := contract.Decode(in.cfg.TopicPrefix, topic, payload)
 	if err != nil {
 		in.reject(contract.ReasonOf(err), topic, err)
@@ -176,10 +206,9 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			return
 		}
 		in.correct(&m.Header, recv)
-		r := &hub.Reading{ID: m.ID, Site: m.Site, Edge: m.Edge, Device: m.Device, Room: m.Room, TS: m.TS, Fields: m.Fields, Faults: m.Faults}
+		r = &hub.Reading{ID: m.ID, Site: m.Site, Edge: m.Edge, Device: m.Device, Room: m.Room, TS: m.TS, Fields: m.Fields, Faults: m.Faults}
 		in.state.Seen(m.Site, m.Edge, recv)
 		in.state.ApplyReading(r)
-		in.queue <- r
 	case *contract.Status:
 		in.correct(&m.Header, recv)
 		seen := recv
@@ -241,52 +270,112 @@ func (in *Ingest) correct(h *contract.Header, recv time.Time) {
 
 // writeLoop batches readings into the stores. A failed write is retried
 // with backoff and never discarded; while it retries the queue fills and
-// Handle blocks, which holds back the broker.
+// Handle blocks, and no acknowledgement leaves, which holds back the broker.
 func (in *Ingest) writeLoop(ctx context.Context) {
-	batch := make([]*hub.Reading, 0, in.cfg.BatchSize)
+	batch := make([]item, 0, in.cfg.BatchSize)
 	timer := time.NewTimer(in.cfg.FlushInterval)
 	defer timer.Stop()
-	flush := func() {
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	flush := func(ctx context.Context) {
 		if len(batch) > 0 {
 			in.write(ctx, batch)
+			clear(batch)
 			batch = batch[:0]
 		}
 	}
 	for {
 		select {
-		case r := <-in.queue:
-			batch = append(batch, r)
+		case it := <-in.queue:
+			batch = append(batch, it)
 			if len(batch) >= in.cfg.BatchSize {
-				flush()
+				flush(ctx)
 			}
 		case <-timer.C:
-			flush()
+			flush(ctx)
 			timer.Reset(in.cfg.FlushInterval)
+		case <-prune.C:
+			in.pruneSeen(ctx)
 		case <-ctx.Done():
-			// Drain what was already accepted, with a last bounded try.
-			for {
+			// Store what was already accepted, with a last bounded try;
+			// what fails is not acknowledged and the broker sends it again.
+			for more := true; more; {
 				select {
-				case r := <-in.queue:
-					batch = append(batch, r)
-					continue
+				case it := <-in.queue:
+					batch = append(batch, it)
 				default:
+					more = false
 				}
-				break
 			}
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			in.write(fctx, batch)
+			flush(fctx)
 			cancel()
 			return
 		}
 	}
 }
 
-func (in *Ingest) write(ctx context.Context, batch []*hub.Reading) {
-	if !in.storeSeries(ctx, batch) {
+// write stores a batch and then acknowledges its messages in order.
+func (in *Ingest) write(ctx context.Context, batch []item) {
+	readings := make([]*hub.Reading, 0, len(batch))
+	for _, it := range batch {
+		if it.r != nil {
+			readings = append(readings, it.r)
+		}
+	}
+	if len(readings) > 0 {
+		if !in.storeSeries(ctx, readings) {
+			return // abandoned at shutdown: unacknowledged, so redelivered
+		}
+		if err := in.store.SaveLatest(ctx, latestPerDevice(readings)); err != nil {
+			in.log.Warn("save latest readings", "err", err)
+		}
+		if in.cfg.SeenStore != nil {
+			ids := make([]string, len(readings))
+			for i, r := range readings {
+				ids[i] = r.ID
+			}
+			if err := in.cfg.SeenStore.SaveSeen(ctx, ids, time.Now()); err != nil {
+				in.log.Warn("save seen ids", "err", err)
+			}
+		}
+	}
+	for _, it := range batch {
+		if it.ack != nil {
+			it.ack()
+		}
+	}
+}
+
+// seenWindow is how long stored ids are kept for de-duplication after a
+// restart: far longer than a broker keeps a hub's unacknowledged messages
+// in practice, far shorter than it takes the table to grow large.
+const seenWindow = 7 * 24 * time.Hour
+
+// loadSeen fills the de-duplication set with the most recently stored ids.
+func (in *Ingest) loadSeen() {
+	if in.cfg.SeenStore == nil {
 		return
 	}
-	if err := in.store.SaveLatest(ctx, latestPerDevice(batch)); err != nil && !errors.Is(err, context.Canceled) {
-		in.log.Warn("save latest readings", "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ids, err := in.cfg.SeenStore.RecentSeen(ctx, time.Now().Add(-seenWindow), in.dedup.size)
+	if err != nil {
+		in.log.Warn("load seen ids; duplicates after this restart are stored again (harmlessly: stores overwrite)", "err", err)
+		return
+	}
+	for i := len(ids) - 1; i >= 0; i-- { // oldest first
+		in.dedup.seen(ids[i])
+	}
+	in.log.Info("de-duplication restored", "ids", len(ids))
+}
+
+func (in *Ingest) pruneSeen(ctx context.Context) {
+	if in.cfg.SeenStore == nil {
+		return
+	}
+	if _, err := in.cfg.SeenStore.PruneSeen(ctx, time.Now().Add(-seenWindow)); err != nil {
+		in.log.Warn("prune seen ids", "err", err)
 	}
 }
 

@@ -94,7 +94,7 @@ func TestExamples(t *testing.T) {
 	now := time.Date(2026, 11, 29, 7, 0, 30, 0, time.UTC)
 	wantStored, wantRejected := 0, map[contract.Reason]uint64{}
 	for _, ex := range contract.Examples {
-		in.Handle(ex.Topic, []byte(ex.Payload), false, now)
+		in.Handle(ex.Topic, []byte(ex.Payload), false, now, nil)
 		if ex.Reject != "" {
 			wantRejected[ex.Reject]++
 		} else if strings.Contains(ex.Topic, "/telemetry/") {
@@ -127,7 +127,7 @@ func TestDuplicatesStoredOnce(t *testing.T) {
 	now := time.Now()
 	p := telemetry("tw01-e1-1-1", "tw01", now, now, 2)
 	for i := 0; i < 3; i++ {
-		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(p), false, now)
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(p), false, now, nil)
 	}
 	waitCount(t, st, 1)
 	time.Sleep(30 * time.Millisecond) // three flush intervals: nothing more may arrive
@@ -140,9 +140,9 @@ func TestUnknownSiteAndOversize(t *testing.T) {
 	st := &memStore{}
 	in, _ := newTestIngest(t, st)
 	now := time.Now()
-	in.Handle("countylink/tw99/tw99-e1/telemetry/cr1-th", []byte(telemetry("x", "tw99", now, now, 1)), false, now)
+	in.Handle("countylink/tw99/tw99-e1/telemetry/cr1-th", []byte(telemetry("x", "tw99", now, now, 1)), false, now, nil)
 	big := `{"v":1,"pad":"` + strings.Repeat("x", contract.MaxPayloadBytes) + `"}`
-	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(big), false, now)
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(big), false, now, nil)
 	s := in.Stats()
 	if s.Rejected[ReasonUnknownSite] != 1 || s.Rejected[contract.ReasonTooLarge] != 1 {
 		t.Fatalf("rejected %v", s.Rejected)
@@ -157,9 +157,9 @@ func TestClockSkewCorrected(t *testing.T) {
 	runWriter(t, in)
 	recv := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	edgeNow := recv.Add(-2 * time.Hour)
-	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("a", "tw01", edgeNow.Add(-10*time.Second), edgeNow, 2)), false, recv)
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("a", "tw01", edgeNow.Add(-10*time.Second), edgeNow, 2)), false, recv, nil)
 	// A reading queued for 30 minutes on an edge with a good clock keeps its time.
-	in.Handle("countylink/tw05/tw05-e1/telemetry/cr1-th", []byte(telemetry("b", "tw05", recv.Add(-30*time.Minute), recv, 3)), false, recv)
+	in.Handle("countylink/tw05/tw05-e1/telemetry/cr1-th", []byte(telemetry("b", "tw05", recv.Add(-30*time.Minute), recv, 3)), false, recv, nil)
 	waitCount(t, st, 2)
 	got := map[string]time.Time{}
 	for _, r := range st.readings {
@@ -183,7 +183,7 @@ func TestStoreOutageRetried(t *testing.T) {
 	runWriter(t, in)
 	now := time.Now()
 	for i := 0; i < 5; i++ {
-		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry(contract.MessageID("tw01-e1", 1, uint64(i)), "tw01", now.Add(time.Duration(i)*time.Second), now, 2)), false, now)
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry(contract.MessageID("tw01-e1", 1, uint64(i)), "tw01", now.Add(time.Duration(i)*time.Second), now, 2)), false, now, nil)
 	}
 	waitCount(t, st, 5)
 	if s := in.Stats(); s.WriteErrors != 3 || s.Stored != 5 {
@@ -196,7 +196,7 @@ func TestStatusUpdatesEdge(t *testing.T) {
 	in, s := newTestIngest(t, st)
 	now := time.Now().UTC()
 	b, _ := contract.Encode(contract.Status{Header: contract.Header{V: 1, ID: "s1", Site: "tw01", Edge: "tw01-e1", TS: now}, State: "online", Backlog: 7})
-	in.Handle("countylink/tw01/tw01-e1/status", b, false, now)
+	in.Handle("countylink/tw01/tw01-e1/status", b, false, now, nil)
 	e, ok := s.Edge("tw01", "tw01-e1")
 	if !ok || !e.Online || e.Backlog != 7 || len(st.edges) != 1 {
 		t.Fatalf("edge %+v %v, saved %d", e, ok, len(st.edges))
@@ -236,7 +236,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", payloads[i], false, now)
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", payloads[i], false, now, nil)
 	}
 }
 
@@ -258,13 +258,124 @@ func TestRefusedReadingIsolated(t *testing.T) {
 	st := &refusingStore{}
 	in, _ := newTestIngest(t, &st.memStore)
 	in.series = st
-	batch := make([]*hub.Reading, 9)
+	batch := make([]item, 9)
 	for i := range batch {
-		batch[i] = &hub.Reading{ID: fmt.Sprint(i), Site: "tw01", Device: "d", TS: time.Unix(int64(i), 0), Fields: map[string]float64{"temperature": 1}}
+		batch[i].r = &hub.Reading{ID: fmt.Sprint(i), Site: "tw01", Device: "d", TS: time.Unix(int64(i), 0), Fields: map[string]float64{"temperature": 1}}
 	}
-	batch[6].Fields = map[string]float64{"bad": 1}
+	batch[6].r.Fields = map[string]float64{"bad": 1}
 	in.write(context.Background(), batch)
 	if st.count() != 8 || in.storeRejected.Value() != 1 {
 		t.Fatalf("stored %d, refused %d; want 8 and 1", st.count(), in.storeRejected.Value())
+	}
+}
+
+// TestAckAfterStore: every message is acknowledged only once the batch
+// holding it is stored, in arrival order, including messages with nothing
+// to store (rejected, duplicate, status) that arrived between them.
+func TestAckAfterStore(t *testing.T) {
+	st := &memStore{fail: 2}
+	in, _ := newTestIngest(t, st)
+	var mu sync.Mutex
+	var acked []string
+	ack := func(name string) func() {
+		return func() {
+			mu.Lock()
+			defer mu.Unlock()
+			// Every acknowledged reading must already be in the store.
+			if strings.HasPrefix(name, "r") && st.count() == 0 {
+				t.Errorf("%s acknowledged before it was stored", name)
+			}
+			acked = append(acked, name)
+		}
+	}
+	now := time.Now()
+	topic := "countylink/tw01/tw01-e1/telemetry/cr1-th"
+	in.Handle(topic, []byte(telemetry("r1", "tw01", now, now, 1)), false, now, ack("r1"))
+	in.Handle(topic, []byte("garbage"), false, now, ack("bad"))
+	in.Handle(topic, []byte(telemetry("r1", "tw01", now, now, 1)), false, now, ack("dup"))
+	in.Handle(topic, []byte(telemetry("r2", "tw01", now.Add(time.Second), now, 2)), false, now, ack("r2"))
+	mu.Lock()
+	if len(acked) != 0 {
+		t.Fatalf("acknowledged before any write: %v", acked)
+	}
+	mu.Unlock()
+	runWriter(t, in) // the first two writes fail, the third succeeds
+	waitCount(t, st, 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n == 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(acked, ",") != "r1,bad,dup,r2" {
+		t.Fatalf("acks %v, want r1,bad,dup,r2 in order", acked)
+	}
+}
+
+func TestAutoAck(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	in.cfg.AutoAck = true
+	done := false
+	now := time.Now()
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("a", "tw01", now, now, 1)), false, now, func() { done = true })
+	if !done {
+		t.Fatal("auto-ack did not acknowledge on receipt")
+	}
+}
+
+// seenMem is an in-memory SeenStore.
+type seenMem struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (s *seenMem) SaveSeen(_ context.Context, ids []string, _ time.Time) error {
+	s.mu.Lock()
+	s.ids = append(s.ids, ids...)
+	s.mu.Unlock()
+	return nil
+}
+func (s *seenMem) RecentSeen(context.Context, time.Time, int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ids...), nil
+}
+func (s *seenMem) PruneSeen(context.Context, time.Time) (int64, error) { return 0, nil }
+
+// TestDedupSurvivesRestart: ids stored by one ingest are recognised by the
+// next one started on the same SeenStore.
+func TestDedupSurvivesRestart(t *testing.T) {
+	seen := &seenMem{}
+	now := time.Now()
+	topic := "countylink/tw01/tw01-e1/telemetry/cr1-th"
+	p := []byte(telemetry("tw01-e1-1-7", "tw01", now, now, 1))
+
+	st1 := &memStore{}
+	in1, _ := newTestIngest(t, st1)
+	in1.cfg.SeenStore = seen
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { in1.writeLoop(ctx); close(done) }()
+	in1.Handle(topic, p, false, now, nil)
+	waitCount(t, st1, 1)
+	cancel()
+	<-done
+
+	st2 := &memStore{}
+	in2, _ := newTestIngest(t, st2)
+	in2.cfg.SeenStore = seen
+	in2.loadSeen()
+	runWriter(t, in2)
+	in2.Handle(topic, p, false, now, nil)
+	time.Sleep(30 * time.Millisecond) // three flush intervals
+	if st2.count() != 0 || in2.Stats().Duplicates != 1 {
+		t.Fatalf("after restart: stored %d, duplicates %d", st2.count(), in2.Stats().Duplicates)
 	}
 }

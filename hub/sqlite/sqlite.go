@@ -69,6 +69,12 @@ var migrations = []string{
 		backlog      INTEGER NOT NULL,
 		PRIMARY KEY (site, edge)
 	) WITHOUT ROWID, STRICT;`,
+	// 2: message ids already stored, so de-duplication survives a restart.
+	`CREATE TABLE seen (
+		id    TEXT NOT NULL PRIMARY KEY, -- the producer's message id
+		at_ms INTEGER NOT NULL           -- when the hub stored it
+	) WITHOUT ROWID, STRICT;
+	CREATE INDEX seen_at ON seen (at_ms);`,
 }
 
 // DB is the hub's SQLite store. It is safe for concurrent use.
@@ -81,6 +87,7 @@ type DB struct {
 var (
 	_ hub.SeriesWriter = (*DB)(nil)
 	_ hub.StateStore   = (*DB)(nil)
+	_ hub.SeenStore    = (*DB)(nil)
 )
 
 // Sample is one stored value of a field.
@@ -379,4 +386,58 @@ func (db *DB) Edges(ctx context.Context) ([]hub.EdgeState, error) {
 		return nil, fmt.Errorf("sqlite edges: %w", err)
 	}
 	return out, nil
+}
+
+// SaveSeen records message ids as stored at time at.
+func (db *DB) SaveSeen(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite save seen: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO seen (id, at_ms) VALUES (?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite save seen: %w", err)
+	}
+	defer st.Close()
+	ms := at.UnixMilli()
+	for _, id := range ids {
+		if _, err := st.ExecContext(ctx, id, ms); err != nil {
+			return fmt.Errorf("sqlite save seen: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite save seen: %w", err)
+	}
+	return nil
+}
+
+// RecentSeen returns up to limit ids stored since since, newest first.
+func (db *DB) RecentSeen(ctx context.Context, since time.Time, limit int) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id FROM seen WHERE at_ms >= ? ORDER BY at_ms DESC LIMIT ?`, since.UnixMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite recent seen: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite recent seen: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// PruneSeen forgets ids stored before before.
+func (db *DB) PruneSeen(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM seen WHERE at_ms < ?`, before.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("sqlite prune seen: %w", err)
+	}
+	return res.RowsAffected()
 }

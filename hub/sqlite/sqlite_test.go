@@ -448,3 +448,35 @@ func BenchmarkWriteReadings(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "readings/s")
 }
+
+func TestSeen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	if err := db.SaveSeen(ctx, []string{"a", "b"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveSeen(ctx, []string{"c"}, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids, err := db.RecentSeen(ctx, t0.Add(30*time.Minute), 10)
+	if err != nil || len(ids) != 1 || ids[0] != "c" {
+		t.Fatalf("recent %v %v", ids, err)
+	}
+	if n, err := db.PruneSeen(ctx, t0.Add(time.Minute)); err != nil || n != 2 {
+		t.Fatalf("pruned %d %v", n, err)
+	}
+	if ids, _ := db.RecentSeen(ctx, time.Time{}, 10); len(ids) != 1 {
+		t.Fatalf("after prune %v", ids)
+	}
+}
