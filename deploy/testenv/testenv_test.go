@@ -156,7 +156,7 @@ func TestMosquittoConfFromDeployed(t *testing.T) {
 	got := activeMosquittoLines(conf)
 	// The deployed sizing and limits are kept (the point of the harness).
 	for _, want := range []string{
-		"max_inflight_messages 1000",
+		"max_inflight_messages 20000",
 		"max_queued_bytes 536870912",
 		"message_size_limit 65536",
 		"persistence true",
