@@ -57,6 +57,7 @@ type ModbusTCPServer struct {
 	units   map[byte]*Bank
 	faults  map[byte]Fault
 	onWrite func(unit byte, table Table, addr uint16, values []uint16)
+	onRead  func(unit byte, table Table, addr, qty uint16)
 	conns   map[net.Conn]struct{}
 	closed  bool
 
@@ -115,6 +116,16 @@ func (s *ModbusTCPServer) OnWrite(fn func(unit byte, table Table, addr uint16, v
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onWrite = fn
+}
+
+// OnRead registers fn to be called before each read (functions 1 to 4)
+// is answered, so fn may change the bank and the answer shows the change:
+// a counter that counts its reads, a value that moves with each poll. A nil
+// fn removes the hook.
+func (s *ModbusTCPServer) OnRead(fn func(unit byte, table Table, addr, qty uint16)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRead = fn
 }
 
 // Stats returns the server's counters.
@@ -210,7 +221,7 @@ func (s *ModbusTCPServer) serve(c net.Conn) {
 func (s *ModbusTCPServer) respond(req request) []byte {
 	s.requests.Add(1)
 	s.mu.Lock()
-	bank, fault, onWrite := s.units[req.unit], s.faults[req.unit], s.onWrite
+	bank, fault, onWrite, onRead := s.units[req.unit], s.faults[req.unit], s.onWrite, s.onRead
 	s.mu.Unlock()
 	// A unit id nobody is attached to gets no answer at all, not an
 	// exception: that is what a gateway does when the RS-485 device behind
@@ -234,6 +245,9 @@ func (s *ModbusTCPServer) respond(req request) []byte {
 	if req.exception != 0 {
 		s.exceptions.Add(1)
 		return req.encodeADU(exceptionPDU(req.fc, req.exception))
+	}
+	if onRead != nil && req.fc >= fcReadCoils && req.fc <= fcReadInput {
+		onRead(req.unit, req.table(), req.addr, req.qty)
 	}
 	pdu, wrote := req.apply(bank)
 	if pdu[0]&exceptionFlag != 0 {

@@ -453,3 +453,31 @@ func TestFaultString(t *testing.T) {
 		}
 	}
 }
+
+// TestOnReadCounter: a hook that bumps a register before each read makes
+// a device whose every answer is the next number of a sequence.
+func TestOnReadCounter(t *testing.T) {
+	srv, err := NewModbusTCPServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := NewBank()
+	b.SetInput(0, 0)
+	srv.Attach(1, b)
+	srv.OnRead(func(unit byte, table Table, addr, qty uint16) {
+		v, _ := b.Input(0)
+		b.SetInput(0, v+1)
+	})
+	h := modbus.NewTCPClientHandler(srv.Addr())
+	h.SlaveId = 1
+	h.Timeout = time.Second
+	defer h.Close()
+	c := modbus.NewClient(h)
+	for want := uint16(1); want <= 3; want++ {
+		got, err := c.ReadInputRegisters(0, 1)
+		if err != nil || uint16(got[0])<<8|uint16(got[1]) != want {
+			t.Fatalf("read %d: % x %v", want, got, err)
+		}
+	}
+}

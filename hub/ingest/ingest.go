@@ -56,6 +56,10 @@ type item struct {
 	ack func()
 }
 
+// ClockFault is the fault key of a reading whose edge clock was not to be
+// trusted; the reading is stored at the hub's receive time.
+const ClockFault = "clock"
+
 // Reasons the hub adds to the contract's rejection reasons.
 const (
 	ReasonUnknownSite contract.Reason = "unknown_site"
@@ -77,9 +81,9 @@ type Ingest struct {
 	skewLogMu sync.Mutex
 	skewLog   map[string]time.Time // edge -> last time its skew was logged
 
-	received, duplicates, stored, writeErrors, corrected, storeRejected *metrics.Counter
-	rejected                                                            *metrics.CounterVec
-	writeLatency                                                        *metrics.Histogram
+	received, duplicates, stored, writeErrors, corrected, clockFlagged, storeRejected *metrics.Counter
+	rejected                                                                          *metrics.CounterVec
+	writeLatency                                                                      *metrics.Histogram
 }
 
 // New prepares an ingest; Run connects it.
@@ -110,6 +114,7 @@ func New(cfg Config, series hub.SeriesWriter, store hub.StateStore, st *state.St
 		duplicates:    reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
 		stored:        reg.NewCounter("countylink_hub_readings_stored_total", "Readings written to the series store."),
 		writeErrors:   reg.NewCounter("countylink_hub_store_write_errors_total", "Failed series store writes (each is retried)."),
+		clockFlagged:  reg.NewCounter("countylink_hub_clock_flagged_total", "Readings whose time stayed implausible after skew correction: stored at receive time with a clock fault."),
 		storeRejected: reg.NewCounter("countylink_hub_readings_refused_by_store_total", "Readings the series store refused for their content (dropped, logged)."),
 		corrected:     reg.NewCounter("countylink_hub_clock_corrected_total", "Messages whose timestamps were corrected for edge clock skew."),
 		writeLatency:  reg.NewHistogram("countylink_hub_store_write_seconds", "Series store write latency per batch.", .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
@@ -205,12 +210,22 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			in.duplicates.Inc()
 			return
 		}
-		in.correct(&m.Header, recv)
+		reported := m.TS
+		plausible := in.correct(&m.Header, recv)
 		r = &hub.Reading{ID: m.ID, Site: m.Site, Edge: m.Edge, Device: m.Device, Room: m.Room, TS: m.TS, Fields: m.Fields, Faults: m.Faults}
+		if !plausible {
+			r.TS = recv
+			if r.Faults == nil {
+				r.Faults = map[string]string{}
+			}
+			r.Faults[ClockFault] = "edge clock unsynchronised: reported " + reported.UTC().Format(time.RFC3339)
+		}
 		in.state.Seen(m.Site, m.Edge, recv)
 		in.state.ApplyReading(r)
 	case *contract.Status:
-		in.correct(&m.Header, recv)
+		if !in.correct(&m.Header, recv) {
+			m.TS = recv
+		}
 		seen := recv
 		if retained && m.TS.Before(recv) {
 			// A retained status replayed at subscribe time is as old as it says.
@@ -243,19 +258,38 @@ func clip(s string) string {
 	return s
 }
 
+// clockFloor is the earliest reading time the hub believes: a box without
+// a real-time clock boots in 1970 (or at its last fake-hwclock save), and
+// this software did not exist before this date.
+var clockFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // correct shifts the edge's timestamps by the difference between its clock
 // and the hub's when that exceeds MaxSkew. sent is when the message left the
 // edge, so recv-sent is the skew plus the network delay, which is small
 // against MaxSkew; a message that waited in the edge's queue keeps its
 // reading time because sent is stamped at the moment of sending.
-func (in *Ingest) correct(h *contract.Header, recv time.Time) {
+//
+// A reading time still implausible after that (before clockFloor, or after
+// the hub's own clock: the edge's clock was stepped between reading and
+// sending, across an agent restart) is not stored as if true: it reports
+// false and the caller flags the reading.
+func (in *Ingest) correct(h *contract.Header, recv time.Time) bool {
 	skew := recv.Sub(h.Sent)
-	if skew < in.cfg.MaxSkew && skew > -in.cfg.MaxSkew {
-		return
+	if skew >= in.cfg.MaxSkew || skew <= -in.cfg.MaxSkew {
+		h.TS = h.TS.Add(skew)
+		h.Sent = h.Sent.Add(skew)
+		in.corrected.Inc()
+		in.logSkew(h, recv, "edge clock is off; correcting its timestamps", skew)
 	}
-	h.TS = h.TS.Add(skew)
-	h.Sent = h.Sent.Add(skew)
-	in.corrected.Inc()
+	if h.TS.Before(clockFloor) || h.TS.After(recv.Add(in.cfg.MaxSkew)) {
+		in.clockFlagged.Inc()
+		in.logSkew(h, recv, "reading time implausible even after skew correction; stored at receive time and flagged", h.TS.Sub(recv))
+		return false
+	}
+	return true
+}
+
+func (in *Ingest) logSkew(h *contract.Header, recv time.Time, msg string, skew time.Duration) {
 	in.skewLogMu.Lock()
 	last := in.skewLog[h.Edge]
 	logIt := recv.Sub(last) > 10*time.Minute
@@ -264,7 +298,7 @@ func (in *Ingest) correct(h *contract.Header, recv time.Time) {
 	}
 	in.skewLogMu.Unlock()
 	if logIt {
-		in.log.Warn("edge clock is off; correcting its timestamps", "site", h.Site, "edge", h.Edge, "skew", skew.Round(time.Second))
+		in.log.Warn(msg, "site", h.Site, "edge", h.Edge, "skew", skew.Round(time.Second))
 	}
 }
 
@@ -436,14 +470,14 @@ func latestPerDevice(batch []*hub.Reading) []*hub.Reading {
 
 // Stats are the ingest's counters, for tests and the benchmark table.
 type Stats struct {
-	Received, Duplicates, Stored, WriteErrors, Corrected uint64
-	Rejected                                             map[contract.Reason]uint64
+	Received, Duplicates, Stored, WriteErrors, Corrected, ClockFlagged uint64
+	Rejected                                                           map[contract.Reason]uint64
 }
 
 // Stats returns the current counters.
 func (in *Ingest) Stats() Stats {
 	s := Stats{Received: in.received.Value(), Duplicates: in.duplicates.Value(), Stored: in.stored.Value(),
-		WriteErrors: in.writeErrors.Value(), Corrected: in.corrected.Value(), Rejected: map[contract.Reason]uint64{}}
+		WriteErrors: in.writeErrors.Value(), Corrected: in.corrected.Value(), ClockFlagged: in.clockFlagged.Value(), Rejected: map[contract.Reason]uint64{}}
 	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
 		s.Rejected[r] = in.rejected.Value(string(r))
 	}

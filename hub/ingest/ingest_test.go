@@ -379,3 +379,25 @@ func TestDedupSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: stored %d, duplicates %d", st2.count(), in2.Stats().Duplicates)
 	}
 }
+
+// TestClockImplausibleFlagged: a reading taken in 1970 (a box without RTC,
+// queued, then sent after NTP set the clock and the agent restarted) is
+// never stored as if from 1970 or from the future: it is stored at the
+// receive time with a clock fault.
+func TestClockImplausibleFlagged(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	recv := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("old", "tw01", time.Unix(1000, 0), recv, 2)), false, recv, nil)
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("future", "tw01", recv.Add(24*time.Hour), recv, 2)), false, recv, nil)
+	waitCount(t, st, 2)
+	for _, r := range st.readings {
+		if !r.TS.Equal(recv) || !strings.Contains(r.Faults[ClockFault], "unsynchronised") {
+			t.Errorf("%s: ts %v faults %v", r.ID, r.TS, r.Faults)
+		}
+	}
+	if in.Stats().ClockFlagged != 2 {
+		t.Errorf("flagged %d", in.Stats().ClockFlagged)
+	}
+}
