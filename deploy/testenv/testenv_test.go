@@ -591,3 +591,45 @@ func fluxValue(body string) (value, site string, err error) {
 	}
 	return value, site, nil
 }
+
+func TestProxyCut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(c, c) // echo
+		}
+	}()
+	p := StartProxy(t, ln.Addr().String())
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 4)
+	c.Write([]byte("ping"))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo through proxy: %q %v", buf, err)
+	}
+	p.Cut()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(buf); err == nil {
+		t.Fatal("connection survived the cut")
+	}
+	c2, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte("pong"))
+	if _, err := io.ReadFull(c2, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("new connection after the cut: %q %v", buf, err)
+	}
+}
