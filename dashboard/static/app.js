@@ -94,10 +94,11 @@
     const temp = el("div", "temp", root);
     const tv = el("span", "v", temp);
     const tu = el("span", "u", temp);
+    const fault = el("div", "t-fault", root);
     const foot = el("div", "t-foot", root);
     const hum = el("span", "t-hum", foot);
     const age = el("span", "t-age", foot);
-    return { root, site, room, badge, temp, tv, tu, hum, age };
+    return { root, site, room, badge, temp, tv, tu, fault, hum, age };
   }
 
   function roomState(d) {
@@ -117,13 +118,25 @@
     return "";
   }
 
+  // Sets a title (the full text on hover) only when there is one.
+  function setTitle(node, s) {
+    if (s) { if (node.title !== s) node.title = s; } else if (node.hasAttribute("title")) node.removeAttribute("title");
+  }
+
+  // The room line may wrap to a second line, but only between its parts
+  // (name · limits · class): spaces inside a part are non-breaking, and
+  // the stylesheet keeps CJK words whole, so the class never ends up cut.
+  const NBSP = "\u00a0";
+  const keepTogether = (s) => s.replace(/ /g, NBSP);
+
   function renderTile(r) {
     const d = r.d, n = r.n;
     const st = roomState(d);
     setData(n.root, "state", st);
     setText(n.site, localName(d.site_name, d.site_name_en) || d.site);
-    const cls = d.class ? tValue("class_", d.class) : ""; // cut first when narrow
-    setText(n.room, [localName(d.name, d.name_en) || d.room, limits(d), cls].filter(Boolean).join(" · "));
+    const parts = [localName(d.name, d.name_en) || d.room, limits(d), d.class ? tValue("class_", d.class) : ""].filter(Boolean);
+    setText(n.room, parts.map(keepTogether).join(NBSP + "· "));
+    setTitle(n.room, parts.join(" · "));
     setText(n.badge, tValue("state_", st));
     if (isNum(d.temperature)) {
       setText(n.tv, fmt.temp.format(d.temperature));
@@ -134,6 +147,11 @@
       setText(n.tu, "");
       setData(n.temp, "c", "");
     }
+    // The hub's reason for a fault ("probe open (raw 32767)"), as it sent
+    // it: clipped to two lines by the stylesheet, in full in the title.
+    const why = typeof d.fault === "string" ? d.fault.trim() : "";
+    setText(n.fault, why);
+    setTitle(n.fault, why);
     setText(n.hum, isNum(d.humidity) ? t("humidity", { v: fmt.int.format(d.humidity) }) : "");
     renderAge(r);
   }
@@ -150,7 +168,7 @@
     if (!old) return d;
     const a = tsOf(old), b = tsOf(d);
     if (isFinite(a) && !(b >= a)) {
-      return { ...d, temperature: old.temperature, humidity: old.humidity, ts: old.ts, state: old.state };
+      return { ...d, temperature: old.temperature, humidity: old.humidity, fault: old.fault, ts: old.ts, state: old.state };
     }
     return d;
   }
