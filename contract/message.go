@@ -40,7 +40,17 @@ type Status struct {
 	State   string         `json:"state"`             // StateOnline or StateOffline
 	Agent   string         `json:"agent,omitempty"`   // agent name and version
 	Backlog int64          `json:"backlog,omitempty"` // messages waiting to be sent
+	Queue   *QueueStatus   `json:"queue,omitempty"`
 	Devices []DeviceStatus `json:"devices,omitempty"`
+}
+
+// QueueStatus describes the edge's store-and-forward queue.
+type QueueStatus struct {
+	Bytes   int64  `json:"bytes"`             // on disk
+	Thinned uint64 `json:"thinned,omitempty"` // telemetry thinned to one reading a minute to fit the budget
+	Dropped uint64 `json:"dropped,omitempty"` // oldest telemetry dropped to fit the budget
+	Refused uint64 `json:"refused,omitempty"` // events refused because the queue was full of events
+	Error   string `json:"error,omitempty"`   // the last write error (a full disk), empty when writing works
 }
 
 // DeviceStatus is the health of one device behind an edge.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/countylink/countylink/edge/config"
 	"github.com/countylink/countylink/edge/modbus"
 	"github.com/countylink/countylink/edge/profiles"
+	"github.com/countylink/countylink/edge/queue"
 	"github.com/countylink/countylink/edge/uplink"
 )
 
@@ -29,16 +31,20 @@ type Agent struct {
 	seq     atomic.Uint64
 	started time.Time
 
-	out     *outbox
+	q       *queue.Queue
 	up      *uplink.Client                // set by Run before any goroutine uses it
 	upReady atomic.Pointer[uplink.Client] // the same, for Stats from other goroutines
 	devices []*device
 
-	statusMu  sync.Mutex
 	statusDue chan struct{}
+	clock     *clockWatch
 
 	// Counters, read by Stats.
-	polls, pollErrors, published, publishErrors, badCommands atomic.Uint64
+	polls, pollErrors, published, publishErrors, badCommands, queueErrors atomic.Uint64
+
+	queueErrMu  sync.Mutex
+	queueErr    string    // the last append error, "" once appends work again
+	queueErrLog time.Time // when it was last logged
 }
 
 // device is one polled device and its health.
@@ -61,11 +67,20 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log.With("site", cfg.Site, "edge", cfg.Edge), boot: boot, started: time.Now(),
-		out: newOutbox(cfg.QueueMessages), statusDue: make(chan struct{}, 1)}
+		statusDue: make(chan struct{}, 1), clock: newClockWatch()}
+	qdir := cfg.Queue.Dir
+	if qdir == "" {
+		qdir = filepath.Join(cfg.StateDir, "queue")
+	}
+	a.q, err = queue.Open(queue.Options{Dir: qdir, MaxBytes: cfg.Queue.MaxBytes, SyncEvery: cfg.Queue.Sync, Logger: a.log.With("component", "queue")})
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
 	endpoints := map[string]*modbus.Endpoint{}
 	for _, dc := range cfg.Devices {
 		p, err := profiles.Load(cfg.ProfileDir, dc.Profile)
 		if err != nil {
+			a.q.Close()
 			return nil, fmt.Errorf("device %s: %w", dc.ID, err)
 		}
 		ep := endpoints[dc.Address]
@@ -121,9 +136,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.pollLoop(ctx, d) }()
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.sendLoop(ctx) }()
 	go func() { defer wg.Done(); a.statusLoop(ctx) }()
+	go func() { defer wg.Done(); a.clockLoop(ctx) }()
 	<-ctx.Done()
 	wg.Wait()
 
@@ -134,8 +150,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.up.Publish(bye, contract.StatusTopic(prefix, a.cfg.Site, a.cfg.Edge), p, true)
 	}
 	a.up.Close(500 * time.Millisecond)
+	if err := a.q.Close(); err != nil {
+		a.log.Error("closing the queue", "err", err)
+	}
 	a.log.Info("edge agent stopped")
 	return nil
+}
+
+// clockLoop watches for steps of the wall clock (NTP reaching a server on
+// a box without a real-time clock).
+func (a *Agent) clockLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if d := a.clock.check(time.Now(), a.seq.Load()); d != 0 {
+				a.log.Warn("wall clock stepped; readings queued before the step are shifted by it when sent", "step", d.Round(time.Millisecond), "now", now.UTC())
+			}
+		}
+	}
 }
 
 func (a *Agent) agentName() string { return "edge-agent " + Version }
@@ -198,8 +234,9 @@ func (d *device) setHealth(ok bool, errText string, ts time.Time) bool {
 	return changed
 }
 
-// enqueue encodes a message and puts it in the outbox. The sent time is
-// set when it leaves, so the hub can tell queueing from clock skew.
+// enqueue encodes a telemetry message and appends it to the durable queue.
+// The sent time is set when it leaves, so the hub can tell queueing from
+// clock skew.
 func (a *Agent) enqueue(topic string, msg contract.Telemetry) {
 	msg.Sent = time.Time{}
 	b, err := json.Marshal(msg)
@@ -207,44 +244,32 @@ func (a *Agent) enqueue(topic string, msg contract.Telemetry) {
 		a.log.Error("encode telemetry", "err", err)
 		return
 	}
-	a.out.put(message{topic: topic, payload: b})
+	a.appendQueue(queue.Message{Class: queue.Telemetry, Topic: topic, Payload: b, Series: msg.Device, Time: msg.TS})
 }
 
-// sendLoop publishes the outbox in order, one message at a time, waiting
-// for each PUBACK. A message leaves the outbox only once acknowledged.
-func (a *Agent) sendLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		m, ok := a.out.peek()
-		if !ok {
-			select {
-			case <-ctx.Done():
-				return
-			case <-a.out.ready:
-			}
-			continue
+// appendQueue appends m, recording a failure (a full disk) for the status
+// and the log without stopping the agent.
+func (a *Agent) appendQueue(m queue.Message) error {
+	err := a.q.Append(m)
+	a.queueErrMu.Lock()
+	defer a.queueErrMu.Unlock()
+	if err != nil {
+		a.queueErrors.Add(1)
+		changed := a.queueErr != err.Error()
+		a.queueErr = err.Error()
+		if changed || time.Since(a.queueErrLog) > 10*time.Minute {
+			a.queueErrLog = time.Now()
+			a.log.Error("cannot queue a message", "class", m.Class, "err", err)
+			a.requestStatus()
 		}
-		payload := stampSent(m.payload, time.Now())
-		pctx, cancel := context.WithTimeout(ctx, a.cfg.MQTT.PublishTimeout)
-		err := a.up.Publish(pctx, m.topic, payload, false)
-		cancel()
-		if err != nil {
-			if !errors.Is(err, uplink.ErrOffline) && ctx.Err() == nil {
-				a.publishErrors.Add(1)
-				a.log.Debug("publish failed; will retry", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		a.out.pop(m)
-		a.published.Add(1)
+		return err
 	}
+	if a.queueErr != "" {
+		a.queueErr = ""
+		a.log.Info("queue writable again")
+		a.requestStatus()
+	}
+	return nil
 }
 
 // unsent is how an encoded message says "not sent yet": the zero time.
@@ -296,8 +321,11 @@ func (a *Agent) status(state string) contract.Status {
 	now := time.Now()
 	s := contract.Status{Header: a.header(now), State: state, Agent: a.agentName()}
 	s.Sent = s.TS
-	backlog, _ := a.out.stats()
-	s.Backlog = int64(backlog)
+	qs := a.q.Stats()
+	s.Backlog = backlog(qs)
+	a.queueErrMu.Lock()
+	s.Queue = &contract.QueueStatus{Bytes: qs.Bytes, Thinned: qs.Thinned, Dropped: qs.DroppedTelemetry, Refused: qs.RefusedEvents, Error: clip(a.queueErr)}
+	a.queueErrMu.Unlock()
 	for _, d := range a.devices {
 		d.mu.Lock()
 		s.Devices = append(s.Devices, contract.DeviceStatus{ID: d.cfg.ID, OK: d.ok, Error: clip(d.errText), LastOK: d.lastOK.UTC()})
@@ -329,7 +357,6 @@ func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
 	}
 	now := time.Now()
 	res := contract.Result{Header: a.header(now), Command: cmd.ID, OK: true}
-	res.Sent = now.UTC()
 	switch cmd.Name {
 	case "ping":
 		res.Data, _ = json.Marshal(map[string]any{"agent": a.agentName(), "boot": a.boot, "uptime_s": int(time.Since(a.started).Seconds())})
@@ -338,35 +365,38 @@ func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
 	default:
 		res.OK, res.Error = false, fmt.Sprintf("unknown command %q", cmd.Name)
 	}
-	b, err := contract.Encode(res)
+	b, err := json.Marshal(res) // Sent left zero: stamped when it leaves
 	if err != nil {
 		return
 	}
-	up := a.upReady.Load() // a command may arrive before Run has stored the client
-	if up == nil {
-		return
-	}
-	pctx, cancel := context.WithTimeout(ctx, a.cfg.MQTT.PublishTimeout)
-	defer cancel()
-	if err := up.Publish(pctx, contract.ResultTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), b, false); err != nil {
-		a.log.Warn("command result not sent", "command", cmd.ID, "err", err)
-	}
+	a.appendQueue(queue.Message{Class: queue.Status, Topic: contract.ResultTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), Payload: b})
 }
 
 // Stats are the agent's counters.
 type Stats struct {
-	Polls, PollErrors, Published, PublishErrors, Dropped, BadCommands uint64
-	Backlog                                                           int
-	Connected                                                         bool
+	Polls, PollErrors, Published, PublishErrors, BadCommands, QueueErrors uint64
+	Backlog                                                               int64
+	Queue                                                                 queue.Stats
+	Connected                                                             bool
 }
 
 // Stats returns the current counters.
 func (a *Agent) Stats() Stats {
-	backlog, dropped := a.out.stats()
+	qs := a.q.Stats()
 	s := Stats{Polls: a.polls.Load(), PollErrors: a.pollErrors.Load(), Published: a.published.Load(),
-		PublishErrors: a.publishErrors.Load(), Dropped: dropped, BadCommands: a.badCommands.Load(), Backlog: backlog}
+		PublishErrors: a.publishErrors.Load(), BadCommands: a.badCommands.Load(), QueueErrors: a.queueErrors.Load(),
+		Backlog: backlog(qs), Queue: qs}
 	if up := a.upReady.Load(); up != nil {
 		s.Connected = up.Connected()
 	}
 	return s
+}
+
+// backlog is the number of messages waiting in the queue, all classes.
+func backlog(qs queue.Stats) int64 {
+	var n int64
+	for _, p := range qs.Pending {
+		n += p
+	}
+	return n
 }

@@ -39,34 +39,3 @@ func TestBootCounter(t *testing.T) {
 		t.Fatal("damaged counter accepted")
 	}
 }
-
-func TestOutbox(t *testing.T) {
-	o := newOutbox(3)
-	for i := 0; i < 5; i++ {
-		o.put(message{topic: string(rune('a' + i))})
-	}
-	backlog, dropped := o.stats()
-	if backlog != 3 || dropped != 2 {
-		t.Fatalf("backlog %d dropped %d", backlog, dropped)
-	}
-	m, _ := o.peek()
-	if m.topic != "c" {
-		t.Fatalf("head %q, want c", m.topic)
-	}
-	// The head is dropped while being sent: pop must not remove its successor.
-	o.put(message{topic: "f"})
-	o.pop(m)
-	if h, _ := o.peek(); h.topic != "d" {
-		t.Fatalf("head %q after stale pop, want d", h.topic)
-	}
-	for _, want := range []string{"d", "e", "f"} {
-		h, ok := o.peek()
-		if !ok || h.topic != want {
-			t.Fatalf("got %q, want %q", h.topic, want)
-		}
-		o.pop(h)
-	}
-	if _, ok := o.peek(); ok {
-		t.Fatal("not empty")
-	}
-}

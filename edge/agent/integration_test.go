@@ -183,7 +183,7 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 		s := rec.status(t, statusTopic)
 		return s != nil && s.State == contract.StateOffline
 	})
-	if st := a.Stats(); st.Dropped != 0 || st.Published < 10 {
+	if st := a.Stats(); st.Queue.DroppedTelemetry != 0 || st.Published < 10 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -227,7 +227,7 @@ func TestAgentBuffersWhileBrokerDown(t *testing.T) {
 	poll(t, 5*time.Second, "held readings delivered", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
-		return len(rec.telemetry) >= held
+		return int64(len(rec.telemetry)) >= held
 	})
 	rec.mu.Lock()
 	for i := 1; i < len(rec.telemetry); i++ {
@@ -236,7 +236,7 @@ func TestAgentBuffersWhileBrokerDown(t *testing.T) {
 		}
 	}
 	rec.mu.Unlock()
-	if st := a.Stats(); st.Dropped != 0 {
-		t.Errorf("dropped %d", st.Dropped)
+	if st := a.Stats(); st.Queue.DroppedTelemetry != 0 {
+		t.Errorf("dropped %d", st.Queue.DroppedTelemetry)
 	}
 }

@@ -30,7 +30,15 @@ type Config struct {
 	Devices []Device `yaml:"devices"`
 
 	StatusInterval time.Duration `yaml:"status_interval"` // how often the retained status is refreshed
-	QueueMessages  int           `yaml:"queue_messages"`  // messages held while the uplink is down
+	Queue          Queue         `yaml:"queue"`
+}
+
+// Queue is the durable store-and-forward queue every message passes through.
+type Queue struct {
+	Dir      string        `yaml:"dir"`       // default <state_dir>/queue
+	MaxBytes int64         `yaml:"max_bytes"` // disk budget; over it telemetry is thinned, then the oldest dropped
+	Sync     time.Duration `yaml:"sync"`      // group commit interval for telemetry; events are synced at once
+	Window   int           `yaml:"window"`    // messages in flight to the broker at once
 }
 
 // MQTT is the uplink to the hub's broker.
@@ -74,7 +82,7 @@ func Default() Config {
 			PublishTimeout:       10 * time.Second,
 		},
 		StatusInterval: 5 * time.Minute,
-		QueueMessages:  10000,
+		Queue:          Queue{MaxBytes: 256 << 20, Sync: 200 * time.Millisecond, Window: 100},
 	}
 }
 
@@ -144,8 +152,14 @@ func (c *Config) Validate() error {
 	if c.StatusInterval < time.Second {
 		bad("status_interval", "%v is below 1s", c.StatusInterval)
 	}
-	if c.QueueMessages < 1 {
-		bad("queue_messages", "must be at least 1")
+	if c.Queue.MaxBytes < 1<<20 {
+		bad("queue.max_bytes", "%d is below 1 MiB", c.Queue.MaxBytes)
+	}
+	if c.Queue.Sync < 0 || c.Queue.Sync > 10*time.Second {
+		bad("queue.sync", "%v must be 0 (sync every message) to 10s", c.Queue.Sync)
+	}
+	if c.Queue.Window < 1 || c.Queue.Window > 65535 {
+		bad("queue.window", "%d must be 1..65535", c.Queue.Window)
 	}
 	ids := map[string]int{}
 	for i := range c.Devices {
@@ -175,8 +189,8 @@ func (c *Config) Validate() error {
 		if d.Unit < 0 || d.Unit > 255 {
 			bad(p+".unit", "%d must be 0..255", d.Unit)
 		}
-		if d.Interval < 100*time.Millisecond {
-			bad(p+".interval", "%v is below 100ms", d.Interval)
+		if d.Interval < 10*time.Millisecond {
+			bad(p+".interval", "%v is below 10ms", d.Interval)
 		}
 		if d.Timeout <= 0 || d.Timeout > d.Interval {
 			bad(p+".timeout", "%v must be positive and at most the interval %v", d.Timeout, d.Interval)

@@ -141,6 +141,16 @@ func (u *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 	}
 }
 
+// PublishAsync hands payload to the client at QoS 1 and returns the token
+// that completes on the broker's PUBACK, so that several messages can be in
+// flight at once. While offline it fails at once with ErrOffline.
+func (u *Client) PublishAsync(topic string, payload []byte, retained bool) (mqtt.Token, error) {
+	if !u.Connected() {
+		return nil, ErrOffline
+	}
+	return u.c.Publish(topic, 1, retained, payload), nil
+}
+
 // Close publishes nothing more and disconnects, waiting up to quiesce for
 // in-flight work. A clean disconnect does not fire the last will, so the
 // caller publishes its offline status first.
