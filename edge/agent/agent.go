@@ -204,6 +204,7 @@ func (a *Agent) pollOnce(ctx context.Context, d *device, log *slog.Logger) {
 	}
 	if err != nil {
 		a.pollErrors.Add(1)
+		log.Debug("poll failed", "err", err)
 		if d.setHealth(false, err.Error(), ts) {
 			log.Warn("device failing; retrying every interval", "err", err)
 			a.requestStatus()
