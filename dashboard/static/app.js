@@ -48,6 +48,9 @@
       temp: numberFormat(loc, { minimumFractionDigits: 1, maximumFractionDigits: 1 }),
       limit: numberFormat(loc, { maximumFractionDigits: 1 }),
       int: numberFormat(loc, { maximumFractionDigits: 0 }),
+      compact: numberFormat(loc, { notation: "compact", maximumFractionDigits: 1 }),
+      hm: new Intl.DateTimeFormat(loc, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+      md: new Intl.DateTimeFormat(loc, { month: "numeric", day: "numeric" }),
       time: new Intl.DateTimeFormat(loc, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }),
       date: new Intl.DateTimeFormat(loc, { year: "numeric", month: "short", day: "numeric", weekday: "short" }),
     };
@@ -62,6 +65,10 @@
     if (s < 172800) return t("dur_h", { n: fmt.int.format(Math.floor(s / 3600)) });
     return t("dur_d", { n: fmt.int.format(Math.floor(s / 86400)) });
   }
+
+  // A count of messages: in full below 10,000 ("1,234"), abbreviated above
+  // ("12.3K", "1.2万") so a badge stays short.
+  const count = (n) => (n < 1e4 ? fmt.int : fmt.compact).format(n);
 
   const isNum = (v) => typeof v === "number" && isFinite(v);
   const localName = (zh, en) => (lang === "en" && en) ? en : (zh || en || "");
@@ -236,9 +243,15 @@
     li.dataset.site = d.id;
     el("span", "dot", li);
     const name = el("span", "s-name", li);
+    const backlog = el("span", "backlog", li);
+    backlog.hidden = true;
     const note = el("span", "s-note", li);
-    return { li, name, note };
+    return { li, name, backlog, note };
   }
+
+  // Messages the site's edges hold on disk, waiting for the uplink.
+  const edgeBacklog = (e) => (e && isNum(e.backlog) && e.backlog > 0 ? e.backlog : 0);
+  const siteBacklog = (d) => (Array.isArray(d.edges) ? d.edges.reduce((n, e) => n + edgeBacklog(e), 0) : 0);
 
   function renderSite(s) {
     const d = s.d, n = s.n;
@@ -246,18 +259,34 @@
     setData(n.li, "online", d.online ? "true" : "false");
     setData(n.li, "kind", d.kind || "");
     setText(n.name, localName(d.name, d.name_en) || d.id);
+    const q = siteBacklog(d);
+    setData(n.li, "backlog", String(q));
+    n.backlog.hidden = q === 0;
+    setText(n.backlog, q ? t("backlog", { n: count(q) }) : "");
+    // Per edge in the title, for a site with more than one box.
+    setTitle(n.backlog, q ? d.edges.filter((e) => edgeBacklog(e)).map((e) => t("backlog_edge", { edge: e.edge, n: fmt.int.format(e.backlog) })).join("\n") : "");
     renderSiteAge(s);
   }
 
   function renderSiteAge(s) {
     const d = s.d;
     if (!s.n) return;
-    let note = "";
+    let note = "", title = "";
     if (!d.online) {
       const ls = d.last_seen ? Date.parse(d.last_seen) : NaN;
-      note = isFinite(ls) ? t("site_offline_for", { d: dur(now() - ls) }) : t("site_offline");
+      if (isFinite(ls)) {
+        // The time of day; with the date when it was not today.
+        const at = new Date(ls);
+        const time = fmt.hm.format(at);
+        const today = fmt.md.format(new Date(now())) === fmt.md.format(at);
+        note = t("site_offline_since", { time: today ? time : fmt.md.format(at) + " " + time });
+        title = t("site_offline_for", { d: dur(now() - ls) });
+      } else {
+        note = t("site_offline");
+      }
     }
     setText(s.n.note, note);
+    setTitle(s.n.note, title);
   }
 
   function upsertSite(d) {
@@ -294,9 +323,10 @@
   // ---- header -----------------------------------------------------------
 
   function renderCounts() {
-    let on = 0, all = 0, von = 0, vall = 0, alarms = 0, faults = 0;
+    let on = 0, all = 0, von = 0, vall = 0, alarms = 0, faults = 0, queued = 0;
     for (const s of sites.values()) {
       if (s.n) { all++; if (s.d.online) on++; } else { vall++; if (s.d.online) von++; }
+      queued += siteBacklog(s.d);
     }
     for (const r of rooms.values()) {
       const st = roomState(r.d);
@@ -310,6 +340,9 @@
     setData($("alarm-stat"), "n", String(alarms));
     setText($("fault-count"), fmt.int.format(faults));
     setData($("fault-stat"), "n", String(faults));
+    $("backlog-stat").hidden = queued === 0;
+    setData($("backlog-stat"), "n", String(queued));
+    setText($("backlog-count"), count(queued));
   }
 
   function renderClock() {

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // binary builds the command at pkg (e.g. ./edge/cmd/edge-agent) for goarch
 // once per test run and returns its path.
-func binary(t *testing.T, pkg, goarch string) string {
+func binary(t testing.TB, pkg, goarch string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -94,6 +94,9 @@ func startHub(t *testing.T, mutate func(*server.Config)) *server.Main {
 	})
 	return m
 }
+
+// quietLogger discards everything: for benchmarks.
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testLogger(t *testing.T) *slog.Logger {
 	level := slog.LevelWarn
@@ -200,7 +203,7 @@ func writeAgentConfig(t *testing.T, site, edge, broker string, devices string) s
 }
 
 // startAgent runs bin (through runner, e.g. qemu, when set) with config.
-func startAgent(t *testing.T, runner, bin, config string) *agentProc {
+func startAgent(t testing.TB, runner, bin, config string) *agentProc {
 	t.Helper()
 	args := []string{"-config", config}
 	var cmd *exec.Cmd

@@ -15,6 +15,7 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/deploy/testenv"
 	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/queue"
 	"github.com/countylink/countylink/edge/sim"
 )
 
@@ -239,4 +240,56 @@ func TestAgentBuffersWhileBrokerDown(t *testing.T) {
 	if st := a.Stats(); st.Queue.DroppedTelemetry != 0 {
 		t.Errorf("dropped %d", st.Queue.DroppedTelemetry)
 	}
+}
+
+// TestAgentQueueBudget: with the uplink down and the queue's budget
+// exhausted, the agent keeps polling, thins and then drops old telemetry,
+// and says so in its status; a command result (status class) is still
+// accepted.
+func TestAgentQueueBudget(t *testing.T) {
+	srv, err := sim.NewModbusTCPServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := config.Default()
+	cfg.Site, cfg.Edge, cfg.StateDir = "tw03", "tw03-e1", t.TempDir()
+	cfg.MQTT.Broker = "tcp://127.0.0.1:1" // nothing listens: the uplink stays down
+	cfg.Queue.MaxBytes = 64 << 10
+	for u := 1; u <= 8; u++ {
+		b := sim.NewBank()
+		b.SetHolding(0, uint16(700+u), uint16(20+u))
+		srv.Attach(byte(u), b)
+		cfg.Devices = append(cfg.Devices, config.Device{ID: "d" + string(rune('0'+u)), Room: "cr1", Profile: "th-renke",
+			Address: srv.Addr(), Unit: u, Interval: 10 * time.Millisecond, Timeout: 10 * time.Millisecond})
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	poll(t, 60*time.Second, "telemetry thinned or dropped to fit the budget", func() bool {
+		q := a.Stats().Queue
+		return q.Thinned+q.DroppedTelemetry > 0
+	})
+	st := a.Stats()
+	if st.Queue.Bytes > 2*cfg.Queue.MaxBytes {
+		t.Errorf("queue holds %d bytes, budget %d", st.Queue.Bytes, cfg.Queue.MaxBytes)
+	}
+	polls := st.Polls
+	poll(t, 5*time.Second, "still polling", func() bool { return a.Stats().Polls > polls+50 })
+	s := a.status(contract.StateOnline)
+	if s.Queue == nil || s.Queue.Thinned+s.Queue.Dropped == 0 || s.Backlog == 0 {
+		t.Errorf("status does not say the queue is over budget: %+v backlog %d", s.Queue, s.Backlog)
+	}
+	if err := a.appendQueue(queue.Message{Class: queue.Status, Topic: "countylink/tw03/tw03-e1/result", Payload: []byte(`{}`)}); err != nil {
+		t.Errorf("a result was refused while telemetry could still be dropped: %v", err)
+	}
+	t.Logf("queue %d bytes, thinned %d, dropped %d, pending %v", st.Queue.Bytes, st.Queue.Thinned, st.Queue.DroppedTelemetry, st.Queue.Pending)
 }

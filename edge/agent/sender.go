@@ -29,11 +29,12 @@ func (a *Agent) sendLoop(ctx context.Context) {
 	flights := make(chan inflight, window)
 	slots := make(chan struct{}, window) // one token per message in flight
 	failed := make(chan struct{}, 1)
+	freed := make(chan struct{}, 1) // a slot was released
 
 	ackDone := make(chan struct{})
 	go func() {
 		defer close(ackDone)
-		a.ackLoop(flights, slots, failed)
+		a.ackLoop(flights, slots, failed, freed)
 	}()
 	defer func() { close(flights); <-ackDone }()
 
@@ -68,7 +69,7 @@ func (a *Agent) sendLoop(ctx context.Context) {
 				return
 			case <-failed:
 				wasUp = false
-			case <-time.After(50 * time.Millisecond):
+			case <-freed:
 			}
 			continue
 		}
@@ -122,7 +123,7 @@ func (a *Agent) outgoing(payload []byte, now time.Time) []byte {
 // ackLoop waits for the PUBACKs in the order the messages were sent and
 // acknowledges them to the queue. A publish that fails or is not
 // acknowledged in time signals failed, so the sender rewinds.
-func (a *Agent) ackLoop(flights <-chan inflight, slots chan struct{}, failed chan<- struct{}) {
+func (a *Agent) ackLoop(flights <-chan inflight, slots chan struct{}, failed, freed chan<- struct{}) {
 	timeout := a.cfg.MQTT.PublishTimeout
 	for f := range flights {
 		// Each flight has its own deadline from when it was sent, so a lost
@@ -141,6 +142,10 @@ func (a *Agent) ackLoop(flights <-chan inflight, slots chan struct{}, failed cha
 			}
 		}
 		<-slots
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
 	}
 }
 

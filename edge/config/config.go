@@ -152,8 +152,8 @@ func (c *Config) Validate() error {
 	if c.StatusInterval < time.Second {
 		bad("status_interval", "%v is below 1s", c.StatusInterval)
 	}
-	if c.Queue.MaxBytes < 1<<20 {
-		bad("queue.max_bytes", "%d is below 1 MiB", c.Queue.MaxBytes)
+	if c.Queue.MaxBytes < 64<<10 {
+		bad("queue.max_bytes", "%d is below 64 KiB", c.Queue.MaxBytes)
 	}
 	if c.Queue.Sync < 0 || c.Queue.Sync > 10*time.Second {
 		bad("queue.sync", "%v must be 0 (sync every message) to 10s", c.Queue.Sync)

@@ -103,7 +103,7 @@ func (m *Main) Open() (err error) {
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
 	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 
