@@ -20,9 +20,17 @@
 // language (zh first, en). The page keeps one DOM node per cold room and
 // per site, updated in place, so it runs for days without growing.
 //
+// Each site's edges (its "edges" member) carry a backlog: messages an edge
+// holds on disk while its uplink is down. The site list shows their sum per
+// site as an amber badge, and the header their sum over all edges; both
+// are hidden when it is 0.
+//
 // Hooks for browser tests: tiles are .tile[data-site][data-room][data-state]
 // with the temperature in .temp (its data-c holds the raw value); site list
-// items are li[data-site][data-online]; the stream state is #conn[data-state]
-// ("live" or "down"); the language switch is #lang; the disconnected banner
-// is #banner.
+// items are li.site[data-site][data-online][data-backlog] (data-backlog: the
+// sum of the site's edges' backlog, "0" when none) with the badge in
+// .backlog (hidden when the sum is 0); the header's total is
+// #backlog-stat[data-n] (hidden when 0); the stream state is
+// #conn[data-state] ("live" or "down"); the language switch is #lang; the
+// disconnected banner is #banner.
 package dashboard

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,6 +100,27 @@ func TestWallScreenInBrowser(t *testing.T) {
 	slices.Sort(sorted)
 	t.Logf("MQTT publish to tile on screen, 5 readings: %v; min %v, median %v, max %v",
 		roundAll(delays), sorted[0].Round(time.Millisecond), sorted[len(sorted)/2].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond))
+
+	// An edge's store-and-forward backlog: a badge by its site and the total
+	// in the header, on screen within 2 s, gone again once it is replayed.
+	const qSite, qEdge, queued = "tw05", "tw05-e1", 4321
+	qSent := time.Now()
+	publishStatus(t, pub, qSite, qEdge, contract.StateOnline, queued)
+	waitBacklog(t, ctx, 5*time.Second, qSite, queued)
+	if d := time.Since(qSent); d > 2*time.Second {
+		t.Errorf("backlog %d took %v to reach the screen, the wall screen promises 2 s", queued, d)
+	} else {
+		t.Logf("edge status with backlog %d on screen %v after its publish", queued, d.Round(time.Millisecond))
+	}
+	if got := evalPage[string](t, ctx, `document.querySelector('#site-list li.site[data-site="tw05"] .backlog').textContent`); !strings.Contains(got, "4,321") {
+		t.Errorf("tw05's backlog badge reads %q, want the count 4,321 in it", got)
+	}
+	qSent = time.Now()
+	publishStatus(t, pub, qSite, qEdge, contract.StateOnline, 0)
+	waitBacklog(t, ctx, 5*time.Second, qSite, 0)
+	if d := time.Since(qSent); d > 2*time.Second {
+		t.Errorf("the backlog badge took %v to go once the backlog was replayed, want 2 s at most", d)
+	}
 
 	// The language switch, remembered across a reload.
 	var dict map[string]map[string]string
@@ -258,6 +280,21 @@ func waitTile(t *testing.T, ctx context.Context, timeout time.Duration, site, ro
 	})()`, jsString(fmt.Sprintf(`.tile[data-site="%s"][data-room="%s"]`, site, room)), jsString(st), v, jsString(strconv.FormatFloat(v, 'f', 1, 64))))
 }
 
+// waitBacklog waits for the site list item of site to carry the backlog n,
+// with its badge and the header's total shown when n > 0 and hidden when 0.
+func waitBacklog(t *testing.T, ctx context.Context, timeout time.Duration, site string, n int) {
+	t.Helper()
+	waitPage(t, ctx, timeout, fmt.Sprintf("site %s showing a backlog of %d", site, n), fmt.Sprintf(`(() => {
+		const shown = (e) => !!e && !e.hidden && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+		const li = document.querySelector(%s);
+		const badge = li && li.querySelector(".backlog");
+		const total = document.getElementById("backlog-stat");
+		if (!li || !badge || !total || li.dataset.backlog !== %s) return false;
+		if (%d === 0) return !shown(badge) && total.dataset.n === "0" && !shown(total);
+		return shown(badge) && badge.textContent.trim() !== "" && shown(total) && Number(total.dataset.n) >= %d;
+	})()`, jsString(fmt.Sprintf(`#site-list li.site[data-site="%s"]`, site)), jsString(strconv.Itoa(n)), n, n))
+}
+
 // pageSummary describes the page's state for a failure message.
 func pageSummary(ctx context.Context) string {
 	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -269,6 +306,8 @@ func pageSummary(ctx context.Context) string {
 		tiles: document.querySelectorAll(".tile").length,
 		sites: document.querySelectorAll("#site-list li.site").length,
 		tw03: (document.querySelector('.tile[data-site="tw03"][data-room="cr1"]') || {}).outerHTML,
+		tw05: (document.querySelector('#site-list li.site[data-site="tw05"]') || {}).outerHTML,
+		backlog: (document.getElementById("backlog-stat") || {}).outerHTML,
 	})`))
 	if err != nil {
 		return "(unreadable: " + err.Error() + ")"
@@ -297,6 +336,22 @@ func publishReading(t *testing.T, c mqtt.Client, site, room string, ts time.Time
 		t.Fatal(err)
 	}
 	publish(t, c, contract.TelemetryTopic(contract.DefaultPrefix, site, edge, device), false, b)
+}
+
+// publishStatus publishes the retained contract v1 status of an edge, as its
+// agent does on every connection, with backlog messages in its queue.
+func publishStatus(t *testing.T, c mqtt.Client, site, edge, st string, backlog int64) {
+	t.Helper()
+	now := time.Now().UTC()
+	b, err := contract.Encode(contract.Status{
+		Header: contract.Header{V: contract.SchemaVersion, ID: contract.MessageID(edge, uint64(testBoot), publishSeq.Add(1)),
+			Site: site, Edge: edge, TS: now, Sent: now},
+		State: st, Agent: "edge-agent test", Backlog: backlog,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, contract.StatusTopic(contract.DefaultPrefix, site, edge), true, b)
 }
 
 // testBoot stands for an edge's boot counter: unique per test run, so

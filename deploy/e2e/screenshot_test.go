@@ -26,7 +26,8 @@ import (
 // TestScreenshots writes pictures of the wall screen on a 1920x1080 TV, in
 // Chinese (wall.png) and in English (wall-en.png), with a county's worth of
 // realistic readings: most rooms in range, one over its limit, one with a
-// broken probe. `make screenshots` runs it.
+// broken probe, and one township replaying the messages its edge queued
+// while its uplink was down. `make screenshots` runs it.
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("SCREENSHOTS_DIR")
 	if dir == "" {
@@ -55,6 +56,8 @@ func TestScreenshots(t *testing.T) {
 		highSite, highRoom   = "tw03", "cr1"
 		faultSite, faultRoom = "tw12", "cr1"
 		probeOpen            = "probe open (raw 32767)"
+		backlogSite          = "tw18" // a long name beside its badge
+		backlogN             = 5230
 	)
 	now := time.Now()
 	for _, s := range sites {
@@ -66,6 +69,9 @@ func TestScreenshots(t *testing.T) {
 			Header: contract.Header{V: contract.SchemaVersion, ID: contract.MessageID(edge, uint64(testBoot), publishSeq.Add(1)),
 				Site: s.ID, Edge: edge, TS: now.UTC(), Sent: now.UTC()},
 			State: contract.StateOnline, Agent: "edge-agent 0.1.0",
+		}
+		if s.ID == backlogSite {
+			st.Backlog = backlogN
 		}
 		for _, r := range rooms {
 			if r.Site != s.ID {
@@ -119,8 +125,10 @@ func TestScreenshots(t *testing.T) {
 			document.querySelector('.tile[data-site=%q][data-room=%q]')?.dataset.state === "high" &&
 			document.querySelector('.tile[data-site=%q][data-room=%q]')?.dataset.state === "fault" &&
 			sites.length > 0 && sites.every((e) => e.dataset.online === "true") &&
+			document.querySelector('#site-list li.site[data-site=%q]')?.dataset.backlog === "%d" &&
+			document.getElementById("backlog-stat").dataset.n === "%d" &&
 			document.getElementById("conn").dataset.state === "live";
-	})()`, len(rooms), highSite, highRoom, faultSite, faultRoom))
+	})()`, len(rooms), highSite, highRoom, faultSite, faultRoom, backlogSite, backlogN, backlogN))
 	if frozen == 0 {
 		t.Error("the demo county has no frozen room to show")
 	}
