@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +30,7 @@ type faultEnv struct {
 	bank               *sim.Bank
 	hubBin             string
 	hubCfg             string
+	hubAddr            string
 	hub                *agentProc
 	agentBin, agentCfg string
 	agent              *agentProc
@@ -72,8 +75,9 @@ func newFaultEnv(t *testing.T, agentBroker func(*testenv.Mosquitto) string) *fau
 	})
 
 	dir := t.TempDir()
+	e.hubAddr = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	e.hubCfg = filepath.Join(dir, "hub.yaml")
-	writeFile(t, e.hubCfg, fmt.Sprintf(`listen: 127.0.0.1:%d
+	writeFile(t, e.hubCfg, fmt.Sprintf(`listen: %s
 data_dir: %s
 log_level: warn
 flush_interval: 50ms
@@ -85,7 +89,7 @@ influx:
   bucket: %s
   token: %s
   timeout: 2s
-`, testenv.FreePort(t), filepath.Join(dir, "hub-data"), e.broker.URL(), sanitize(t.Name()), e.influx.URL(), e.influx.Bucket(), e.influx.Token()))
+`, e.hubAddr, filepath.Join(dir, "hub-data"), e.broker.URL(), sanitize(t.Name()), e.influx.URL(), e.influx.Bucket(), e.influx.Token()))
 	profiles := filepath.Join(dir, "profiles")
 	os.MkdirAll(profiles, 0o755)
 	writeFile(t, filepath.Join(profiles, "counter.yaml"), faultProfile)
@@ -109,7 +113,20 @@ queue:
 devices:
   - {id: counter, room: cr1, profile: counter, address: %q, unit: 1, interval: 20ms, timeout: 20ms}
 `, filepath.Join(dir, "edge-state"), profiles, brokerURL, e.dev.Addr()))
+	// The hub's first subscription creates its session at the broker;
+	// what is published before it reaches no one, so wait for it.
 	e.startHub()
+	waitFor(t, 15*time.Second, "hub subscribed", func() error {
+		resp, err := http.Get("http://" + e.hubAddr + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("healthz %d", resp.StatusCode)
+		}
+		return nil
+	})
 	e.startAgent()
 	return e
 }
