@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -27,36 +26,12 @@ func TestDemo(t *testing.T) {
 	base := "http://" + httpAddr
 
 	startHubProc := func() *agentProc {
-		cmd := exec.Command(hubBin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr)
-		cmd.Dir = dir
-		p := &agentProc{cmd: cmd, log: &logBuf{}}
-		cmd.Stdout, cmd.Stderr = p.log, p.log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			p.stop(os.Interrupt)
-			if t.Failed() {
-				t.Logf("hub log:\n%s", p.log.String())
-			}
-		})
-		return p
+		return startProc(t, dir, hubBin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr)
 	}
 	start := time.Now()
 	hubProc := startHubProc()
-	simCmd := exec.Command(simBin, "-county", "-hub", base, "-broker", "tcp://"+brokerAddr,
+	simProc := startProc(t, "", simBin, "-county", "-hub", base, "-broker", "tcp://"+brokerAddr,
 		"-state", filepath.Join(dir, "data", "edges"), "-interval", "500ms")
-	simProc := &agentProc{cmd: simCmd, log: &logBuf{}}
-	simCmd.Stdout, simCmd.Stderr = simProc.log, simProc.log
-	if err := simCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		simProc.stop(os.Interrupt)
-		if t.Failed() {
-			t.Logf("devsim log:\n%s", simProc.log.String())
-		}
-	})
 
 	var rooms []state.RoomView
 	waitFor(t, 30*time.Second, "every cold room live", func() error {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -116,17 +115,7 @@ devices:
 	// The hub's first subscription creates its session at the broker;
 	// what is published before it reaches no one, so wait for it.
 	e.startHub()
-	waitFor(t, 15*time.Second, "hub subscribed", func() error {
-		resp, err := http.Get("http://" + e.hubAddr + "/healthz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("healthz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitHealthy(t, e.hubAddr)
 	e.startAgent()
 	return e
 }

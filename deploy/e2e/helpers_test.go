@@ -81,8 +81,16 @@ func startHub(t *testing.T, mutate func(*server.Config)) *server.Main {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	waitHealthy(t, m.HTTPAddr)
+	return m
+}
+
+// waitHealthy waits until the hub at addr answers /healthz with 200: it has
+// subscribed, so its session at the broker exists.
+func waitHealthy(t *testing.T, addr string) {
+	t.Helper()
 	waitFor(t, 15*time.Second, "hub ready", func() error {
-		resp, err := http.Get("http://" + m.HTTPAddr + "/healthz")
+		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return err
 		}
@@ -92,7 +100,6 @@ func startHub(t *testing.T, mutate func(*server.Config)) *server.Main {
 		}
 		return nil
 	})
-	return m
 }
 
 // quietLogger discards everything: for benchmarks.
@@ -205,13 +212,19 @@ func writeAgentConfig(t *testing.T, site, edge, broker string, devices string) s
 // startAgent runs bin (through runner, e.g. qemu, when set) with config.
 func startAgent(t testing.TB, runner, bin, config string) *agentProc {
 	t.Helper()
-	args := []string{"-config", config}
-	var cmd *exec.Cmd
+	argv := []string{bin, "-config", config}
 	if runner != "" {
-		cmd = exec.Command(runner, append([]string{bin}, args...)...)
-	} else {
-		cmd = exec.Command(bin, args...)
+		argv = append([]string{runner}, argv...)
 	}
+	return startProc(t, "", argv...)
+}
+
+// startProc runs argv in dir until the test ends (SIGINT, then SIGKILL),
+// keeping its output, which is printed if the test fails.
+func startProc(t testing.TB, dir string, argv ...string) *agentProc {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
 	p := &agentProc{cmd: cmd, log: &logBuf{}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
@@ -220,7 +233,7 @@ func startAgent(t testing.TB, runner, bin, config string) *agentProc {
 	t.Cleanup(func() {
 		p.stop(os.Interrupt)
 		if t.Failed() {
-			t.Logf("edge-agent log:\n%s", p.log.String())
+			t.Logf("%s log:\n%s", filepath.Base(argv[0]), p.log.String())
 		}
 	})
 	return p

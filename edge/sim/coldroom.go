@@ -332,15 +332,23 @@ func clampRound(x, lo, hi float64) float64 {
 // again every tick of the wall clock, until ctx is done. It is the demo's
 // transmitter; tests call Step and WriteTo instead.
 func (c *ColdRoom) Run(ctx context.Context, b *Bank, layout Layout, tick time.Duration) {
+	c.RunFast(ctx, b, layout, tick, 1)
+}
+
+// RunFast is Run with simulated time passing speed times faster than the
+// wall clock: cold rooms change over hours, and a demo watched for minutes
+// wants to see compressor cycles and door openings.
+func (c *ColdRoom) RunFast(ctx context.Context, b *Bank, layout Layout, tick time.Duration, speed float64) {
 	c.WriteTo(b, layout)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	step := time.Duration(float64(tick) * speed)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.Step(tick)
+			c.Step(step)
 			c.WriteTo(b, layout)
 		}
 	}

@@ -92,20 +92,7 @@ func startRoom(ctx context.Context, srv *sim.ModbusTCPServer, u byte, name strin
 	bank := sim.NewBank()
 	room.WriteTo(bank, sim.LayoutRenke)
 	srv.Attach(u, bank)
-	go func() {
-		const tick = 500 * time.Millisecond
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				room.Step(time.Duration(float64(tick) * speed))
-				room.WriteTo(bank, sim.LayoutRenke)
-			}
-		}
-	}()
+	go room.RunFast(ctx, bank, sim.LayoutRenke, 500*time.Millisecond, speed)
 }
 
 type hubRoom struct {
