@@ -38,9 +38,10 @@ type Agent struct {
 
 	statusDue chan struct{}
 	clock     *clockWatch
+	replaying atomic.Bool // the sender fills its whole window: a backlog is draining
 
 	// Counters, read by Stats.
-	polls, pollErrors, published, publishErrors, badCommands, queueErrors atomic.Uint64
+	polls, pollErrors, published, publishErrors, badCommands, queueErrors, livePublished atomic.Uint64
 
 	queueErrMu  sync.Mutex
 	queueErr    string    // the last append error, "" once appends work again
@@ -238,6 +239,11 @@ func (d *device) setHealth(ok bool, errText string, ts time.Time) bool {
 // enqueue encodes a telemetry message and appends it to the durable queue.
 // The sent time is set when it leaves, so the hub can tell queueing from
 // clock skew.
+//
+// While a backlog is being replayed, the new reading would wait behind it
+// (a long outage is hours of readings): it is also published at once, so
+// the wall screen shows the room as it is now. The queued copy follows in
+// its turn with the same message id, and the hub stores it once.
 func (a *Agent) enqueue(topic string, msg contract.Telemetry) {
 	msg.Sent = time.Time{}
 	b, err := json.Marshal(msg)
@@ -245,7 +251,14 @@ func (a *Agent) enqueue(topic string, msg contract.Telemetry) {
 		a.log.Error("encode telemetry", "err", err)
 		return
 	}
-	a.appendQueue(queue.Message{Class: queue.Telemetry, Topic: topic, Payload: b, Series: msg.Device, Time: msg.TS})
+	if a.appendQueue(queue.Message{Class: queue.Telemetry, Topic: topic, Payload: b, Series: msg.Device, Time: msg.TS}) != nil {
+		return
+	}
+	if up := a.upReady.Load(); up != nil && a.replaying.Load() {
+		if _, err := up.PublishAsync(topic, stampSent(b, time.Now()), false); err == nil {
+			a.livePublished.Add(1)
+		}
+	}
 }
 
 // appendQueue appends m, recording a failure (a full disk) for the status
@@ -376,6 +389,7 @@ func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
 // Stats are the agent's counters.
 type Stats struct {
 	Polls, PollErrors, Published, PublishErrors, BadCommands, QueueErrors uint64
+	LivePublished                                                         uint64 // readings also sent at once during a replay
 	Backlog                                                               int64
 	Queue                                                                 queue.Stats
 	Connected                                                             bool
@@ -386,7 +400,8 @@ func (a *Agent) Stats() Stats {
 	qs := a.q.Stats()
 	s := Stats{Polls: a.polls.Load(), PollErrors: a.pollErrors.Load(), Published: a.published.Load(),
 		PublishErrors: a.publishErrors.Load(), BadCommands: a.badCommands.Load(), QueueErrors: a.queueErrors.Load(),
-		Backlog: backlog(qs), Queue: qs}
+		LivePublished: a.livePublished.Load(),
+		Backlog:       backlog(qs), Queue: qs}
 	if up := a.upReady.Load(); up != nil {
 		s.Connected = up.Connected()
 	}

@@ -81,6 +81,7 @@ func (a *Agent) sendLoop(ctx context.Context) {
 			}
 			continue
 		}
+		a.replaying.Store(len(entries) == free)
 		if len(entries) == 0 {
 			select {
 			case <-ctx.Done():
