@@ -155,4 +155,10 @@ func TestBankConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// Each writer's last value stands in its own register.
+	for i := 1; i < 8; i++ {
+		if v, ok := b.Holding(uint16(i)); !ok || v != 199 {
+			t.Errorf("holding %d = %d, %v after the writers; want 199", i, v, ok)
+		}
+	}
 }
