@@ -69,7 +69,7 @@ fuzz:
 # backlog; BENCH_MESSAGES=100000 make bench is a quicker look.
 bench: deps
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench=. -benchmem -count=1 \
-		./edge/queue/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/
+		./edge/queue/ ./edge/station/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='Replay1M|HubIngest' -benchtime=1x -count=1 -timeout 30m -v ./deploy/e2e/ \
 		| grep -E '^(Benchmark|ok|FAIL|---)|bench_test'
 
