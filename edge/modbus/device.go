@@ -7,19 +7,28 @@ import (
 	"github.com/countylink/countylink/edge/profile"
 )
 
-// Device is one slave on an endpoint, read per its profile.
+// Transport carries requests to the slaves on one link: a Modbus TCP
+// Endpoint or an RS-485 Bus.
+type Transport interface {
+	Read(ctx context.Context, unit byte, table profile.Table, addr, qty uint16) ([]uint16, error)
+	WriteRegisters(ctx context.Context, unit byte, addr uint16, values []uint16) error
+}
+
+var _ Transport = (*Endpoint)(nil)
+
+// Device is one slave on a transport, read per its profile.
 type Device struct {
-	Unit     byte
-	Profile  *profile.Profile
-	Endpoint *Endpoint
-	Retries  int // extra attempts per request after a transport error or timeout
+	Unit      byte
+	Profile   *profile.Profile
+	Transport Transport
+	Retries   int // extra attempts per request after a transport error or timeout; keep 0 on a Bus, which retries itself
 
 	plan []profile.Request
 }
 
-// NewDevice prepares the read plan of p for slave unit on e.
-func NewDevice(e *Endpoint, unit byte, p *profile.Profile, retries int) *Device {
-	return &Device{Unit: unit, Profile: p, Endpoint: e, Retries: retries, plan: p.Plan()}
+// NewDevice prepares the read plan of p for slave unit on t.
+func NewDevice(t Transport, unit byte, p *profile.Profile, retries int) *Device {
+	return &Device{Unit: unit, Profile: p, Transport: t, Retries: retries, plan: p.Plan()}
 }
 
 // Requests is how many reads one poll makes.
@@ -36,7 +45,7 @@ func (d *Device) Poll(ctx context.Context) (*profile.Reading, error) {
 			err   error
 		)
 		for attempt := 0; attempt <= d.Retries; attempt++ {
-			words, err = d.Endpoint.Read(ctx, d.Unit, q.Table, q.Address, q.Quantity)
+			words, err = d.Transport.Read(ctx, d.Unit, q.Table, q.Address, q.Quantity)
 			if _, exc := err.(*ExceptionError); err == nil || exc || ctx.Err() != nil {
 				break
 			}
