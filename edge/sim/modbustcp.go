@@ -32,6 +32,10 @@ func (f Fault) String() string {
 		return "exception"
 	case FaultGarbage:
 		return "garbage"
+	case FaultWrongSlave:
+		return "wrong-slave"
+	case FaultNoise:
+		return "noise"
 	}
 	return fmt.Sprintf("Fault(%d)", int(f))
 }
