@@ -30,6 +30,9 @@ func crashOptions(dir string) Options {
 	return o
 }
 
+// TestCrashChild is the process TestCrashKill9 starts and kills. A failure
+// here prints its message, which the parent reports, and ends the child,
+// which the parent reports too: only a SIGKILL may end it.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnv)
 	if dir == "" {
@@ -38,8 +41,7 @@ func TestCrashChild(t *testing.T) {
 	start, _ := strconv.Atoi(os.Getenv("QUEUE_CRASH_START"))
 	q, err := Open(crashOptions(dir))
 	if err != nil {
-		fmt.Println("open failed:", err)
-		os.Exit(2)
+		t.Fatalf("open failed: %v", err)
 	}
 	var mu sync.Mutex
 	say := func(format string, a ...any) {
@@ -56,19 +58,16 @@ func TestCrashChild(t *testing.T) {
 			m := telemetry(n*3 + k)
 			m.Topic = fmt.Sprintf("t%d-%d", n, k)
 			if err := q.Append(m); err != nil {
-				say("append failed: %v", err)
-				os.Exit(2)
+				t.Fatalf("append failed: %v", err)
 			}
 		}
 		if err := q.Append(Message{Class: Event, Topic: fmt.Sprintf("e%d", n), Payload: []byte(fmt.Sprintf("scan %d", n))}); err != nil {
-			say("append failed: %v", err)
-			os.Exit(2)
+			t.Fatalf("append failed: %v", err)
 		}
 		say("E %d", n)
 		if n%10 == 0 {
 			if err := q.Sync(); err != nil {
-				say("sync failed: %v", err)
-				os.Exit(2)
+				t.Fatalf("sync failed: %v", err)
 			}
 			say("S %d", n)
 		}
