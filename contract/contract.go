@@ -18,11 +18,12 @@ const DefaultPrefix = "countylink"
 
 // Limits on identifiers and payload contents.
 const (
-	MaxIDLen    = 64  // site, edge, device, room and field names
-	MaxMsgIDLen = 128 // message ids
-	MaxFields   = 64  // fields in one telemetry message
-	MaxDevices  = 256 // devices in one status message
-	MaxTextLen  = 512 // free-text members such as errors
+	MaxIDLen      = 64  // site, edge, device, room and field names
+	MaxMsgIDLen   = 128 // message ids
+	MaxFields     = 64  // fields in one telemetry message
+	MaxDevices    = 256 // devices in one status message
+	MaxTextLen    = 512 // free-text members such as errors
+	MaxWaybillLen = 64  // a scanned waybill number
 )
 
 // Reason classifies why a message was rejected. Consumers count rejections

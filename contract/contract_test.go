@@ -101,7 +101,8 @@ func TestBuilders(t *testing.T) {
 		ResultTopic("p", "s", "e"):              "p/s/e/result",
 		CommandTopic("p", "s", "e", "ping"):     "p/s/e/cmd/ping",
 		CommandFilter("p", "s", "e"):            "p/s/e/cmd/+",
-		strings.Join(UpstreamFilters("p"), " "): "p/+/+/status p/+/+/telemetry/+ p/+/+/result",
+		strings.Join(UpstreamFilters("p"), " "): "p/+/+/status p/+/+/telemetry/+ p/+/+/event/+ p/+/+/result",
+		EventTopic("p", "s", "e", "st1"):        "p/s/e/event/st1",
 	}
 	for got, want := range checks {
 		if got != want {

@@ -49,6 +49,43 @@ var Examples = []Example{
 		Payload: `{"v":1,"id":"tw01-e1-3-44","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:11Z","command":"hub-1","ok":true}`,
 	},
 	{
+		Name:  "event/sorted",
+		Topic: "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"tw01-e1-3-45","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:12.310Z","sent":"2026-11-29T07:00:12.900Z",` +
+			`"kind":"sorted","station":"st1","waybill":"SF1234567890123","carrier":"SF","route":"r3","bin":"b3","rule":"manifest",` +
+			`"plan_version":"2026-11-29.1","weight_kg":1.25}`,
+	},
+	{
+		Name:  "event/exception",
+		Topic: "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"tw01-e1-3-46","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:20Z",` +
+			`"kind":"sorted","station":"st1","waybill":"XQ000000000017","bin":"x","rule":"none","exception":"unknown",` +
+			`"plan_version":"2026-11-29.1","weigh_error":"scale: weight not stable"}`,
+	},
+	{
+		Name:    "event/confirmed",
+		Topic:   "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"tw01-e1-3-47","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"confirmed","station":"st1","waybill":"SF1234567890123","route":"r3","bin":"b3","rule":"manifest","plan_version":"2026-11-29.1"}`,
+	},
+	{
+		Name:    "bad/event-other-station",
+		Topic:   "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"sorted","station":"st2","waybill":"SF1234567890123","bin":"b3","rule":"manifest","plan_version":"1"}`,
+		Reject:  ReasonIdentity,
+	},
+	{
+		Name:    "bad/event-kind",
+		Topic:   "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"lost","station":"st1","waybill":"SF1234567890123","bin":"b3","rule":"manifest","plan_version":"1"}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/event-waybill-control",
+		Topic:   "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"sorted","station":"st1","waybill":"SF12\u0000","bin":"b3","rule":"manifest","plan_version":"1"}`,
+		Reject:  ReasonInvalid,
+	},
+	{
 		Name:    "bad/not-json",
 		Topic:   "countylink/tw01/tw01-e1/telemetry/cr1-th",
 		Payload: `temperature=2.4`,

@@ -27,6 +27,32 @@ type Telemetry struct {
 	Faults map[string]string  `json:"faults,omitempty"` // field name to why it has no value
 }
 
+// Parcel event kinds.
+const (
+	EventSorted    = "sorted"    // scanned at a station, decided, bin lamp lit
+	EventConfirmed = "confirmed" // staff pressed the confirm button: the parcel is in its bin
+)
+
+// ParcelEvent is what a scanner station records of a parcel. The edge takes
+// the sort decision itself, from the plan it holds, so events are produced
+// and queued with the uplink down and arrive later in order.
+type ParcelEvent struct {
+	Header
+	Kind    string `json:"kind"`              // EventSorted or EventConfirmed
+	Station string `json:"station"`           // must equal the topic's name level
+	Waybill string `json:"waybill"`           // as scanned, normalised (upper case, no AIM prefix)
+	Carrier string `json:"carrier,omitempty"` // SF, JD, YTO, ZTO, JT, YUNDA, POST; empty when not recognised
+	// The decision, as SortPlan.Decide gave it at the station.
+	Route       string `json:"route,omitempty"` // empty for the exception bin
+	Bin         string `json:"bin"`
+	Rule        string `json:"rule"`                // manifest, sort_code, keyword, none
+	Exception   string `json:"exception,omitempty"` // why it went to the exception bin
+	PlanVersion string `json:"plan_version"`
+	// The stable weight taken at the station, when there was one.
+	WeightKg   *float64 `json:"weight_kg,omitempty"`
+	WeighError string   `json:"weigh_error,omitempty"`
+}
+
 // Edge states carried by Status.
 const (
 	StateOnline  = "online"
@@ -42,6 +68,9 @@ type Status struct {
 	Backlog int64          `json:"backlog,omitempty"` // messages waiting to be sent
 	Queue   *QueueStatus   `json:"queue,omitempty"`
 	Devices []DeviceStatus `json:"devices,omitempty"`
+	// SortPlan is the version of the sort plan the edge's stations decide
+	// from; empty when it has none (or no station).
+	SortPlan string `json:"sort_plan,omitempty"`
 }
 
 // QueueStatus describes the edge's store-and-forward queue.
@@ -206,6 +235,50 @@ func DecodeStatus(t Topic, payload []byte) (*Status, error) {
 	return m, nil
 }
 
+// DecodeEvent decodes and validates a parcel event received on t.
+func DecodeEvent(t Topic, payload []byte) (*ParcelEvent, error) {
+	if t.Kind != KindEvent {
+		return nil, reject(ReasonTopic, "topic kind %q does not carry events", t.Kind)
+	}
+	m := new(ParcelEvent)
+	if err := decode(payload, m); err != nil {
+		return nil, err
+	}
+	if err := m.Header.check(t); err != nil {
+		return nil, err
+	}
+	if m.Station != t.Name {
+		return nil, reject(ReasonIdentity, "payload station %q, topic station %q", clip(m.Station), t.Name)
+	}
+	if m.Kind != EventSorted && m.Kind != EventConfirmed {
+		return nil, reject(ReasonInvalid, "event kind %q is neither %q nor %q", clip(m.Kind), EventSorted, EventConfirmed)
+	}
+	if m.Waybill == "" || len(m.Waybill) > MaxWaybillLen || !printable(m.Waybill) {
+		return nil, reject(ReasonInvalid, "waybill must be 1 to %d printable ASCII characters", MaxWaybillLen)
+	}
+	if !ValidID(m.Bin) || (m.Route != "" && !ValidID(m.Route)) {
+		return nil, reject(ReasonInvalid, "bin %q or route %q is not a valid id", clip(m.Bin), clip(m.Route))
+	}
+	if len(m.Carrier) > MaxIDLen || len(m.Rule) > MaxIDLen || len(m.Exception) > MaxIDLen ||
+		len(m.PlanVersion) > MaxIDLen || len(m.WeighError) > MaxTextLen {
+		return nil, reject(ReasonInvalid, "a text member is too long")
+	}
+	if w := m.WeightKg; w != nil && (math.IsNaN(*w) || math.IsInf(*w, 0) || *w < -1000 || *w > 100000) {
+		return nil, reject(ReasonInvalid, "weight_kg %v is not a plausible weight", *w)
+	}
+	return m, nil
+}
+
+// printable reports whether s is printable ASCII: what a barcode carries.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // DecodeResult decodes and validates a command result received on t.
 func DecodeResult(t Topic, payload []byte) (*Result, error) {
 	if t.Kind != KindResult {
@@ -243,7 +316,7 @@ func DecodeCommand(t Topic, payload []byte) (*Command, error) {
 }
 
 // Decode parses topic under prefix and decodes payload by the topic's kind:
-// it returns a *Telemetry, *Status, *Result or *Command. It is what a
+// it returns a *Telemetry, *Status, *ParcelEvent, *Result or *Command. It is what a
 // consumer that takes every kind calls; the typed decoders serve those that
 // take one.
 func Decode(prefix, topic string, payload []byte) (Topic, any, error) {
@@ -257,6 +330,8 @@ func Decode(prefix, topic string, payload []byte) (Topic, any, error) {
 		m, err = DecodeTelemetry(t, payload)
 	case KindStatus:
 		m, err = DecodeStatus(t, payload)
+	case KindEvent:
+		m, err = DecodeEvent(t, payload)
 	case KindResult:
 		m, err = DecodeResult(t, payload)
 	case KindCommand:

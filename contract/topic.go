@@ -5,11 +5,12 @@ import "strings"
 // Kind is the kind of message a topic carries, its third level after the prefix.
 type Kind string
 
-// Message kinds. Status, Telemetry and Result flow up from the edge;
-// Command flows down to it.
+// Message kinds. Status, Telemetry, Event and Result flow up from the
+// edge; Command flows down to it.
 const (
 	KindStatus    Kind = "status"    // retained edge status; last will "offline"
 	KindTelemetry Kind = "telemetry" // readings of one device: .../telemetry/<device>
+	KindEvent     Kind = "event"     // parcel events of one scanner station: .../event/<station>
 	KindResult    Kind = "result"    // the outcome of a command
 	KindCommand   Kind = "cmd"       // a command to the edge: .../cmd/<name>
 )
@@ -20,7 +21,7 @@ type Topic struct {
 	Site   string
 	Edge   string
 	Kind   Kind
-	Name   string // device for telemetry, command name for commands; empty otherwise
+	Name   string // device for telemetry, station for events, command name for commands; empty otherwise
 }
 
 // String builds the topic's wire form.
@@ -51,6 +52,11 @@ func TelemetryTopic(prefix, site, edge, device string) string {
 	return Topic{Prefix: prefix, Site: site, Edge: edge, Kind: KindTelemetry, Name: device}.String()
 }
 
+// EventTopic is where an edge publishes the parcel events of one station.
+func EventTopic(prefix, site, edge, station string) string {
+	return Topic{Prefix: prefix, Site: site, Edge: edge, Kind: KindEvent, Name: station}.String()
+}
+
 // ResultTopic is where an edge publishes command results.
 func ResultTopic(prefix, site, edge string) string {
 	return Topic{Prefix: prefix, Site: site, Edge: edge, Kind: KindResult}.String()
@@ -71,6 +77,7 @@ func UpstreamFilters(prefix string) []string {
 	return []string{
 		prefix + "/+/+/" + string(KindStatus),
 		prefix + "/+/+/" + string(KindTelemetry) + "/+",
+		prefix + "/+/+/" + string(KindEvent) + "/+",
 		prefix + "/+/+/" + string(KindResult),
 	}
 }
@@ -114,7 +121,7 @@ func ParseTopic(prefix, topic string) (Topic, error) {
 		if n != 3 {
 			return Topic{}, reject(ReasonTopic, "topic %q: %s takes no name level", clip(topic), t.Kind)
 		}
-	case KindTelemetry, KindCommand:
+	case KindTelemetry, KindEvent, KindCommand:
 		if n != 4 || !ValidID(t.Name) {
 			return Topic{}, reject(ReasonTopic, "topic %q: %s needs a valid name level", clip(topic), t.Kind)
 		}

@@ -14,9 +14,13 @@ import (
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/gpio"
 	"github.com/countylink/countylink/edge/modbus"
 	"github.com/countylink/countylink/edge/profiles"
 	"github.com/countylink/countylink/edge/queue"
+	"github.com/countylink/countylink/edge/scale"
+	"github.com/countylink/countylink/edge/scanner"
+	"github.com/countylink/countylink/edge/station"
 	"github.com/countylink/countylink/edge/uplink"
 )
 
@@ -35,6 +39,17 @@ type Agent struct {
 	up      *uplink.Client                // set by Run before any goroutine uses it
 	upReady atomic.Pointer[uplink.Client] // the same, for Stats from other goroutines
 	devices []*device
+	buses   []*modbus.Bus
+
+	outputs  map[string]*gpio.Output
+	inputs   []*input
+	stack    *gpio.StackLight
+	scales   []*scaleDev
+	stations []*stationRun
+	manifest *manifest
+
+	scanCounts scanner.Counters
+	events     atomic.Uint64
 
 	statusDue chan struct{}
 	clock     *clockWatch
@@ -77,22 +92,54 @@ func New(cfg config.Config, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	endpoints := map[string]*modbus.Endpoint{}
-	for _, dc := range cfg.Devices {
-		p, err := profiles.Load(cfg.ProfileDir, dc.Profile)
-		if err != nil {
-			a.q.Close()
-			return nil, fmt.Errorf("device %s: %w", dc.ID, err)
-		}
-		ep := endpoints[dc.Address]
-		if ep == nil {
-			// Slaves behind one gateway share its connection and its one-at-a-time rule.
-			ep = modbus.NewTCP(dc.Address, dc.Timeout)
-			endpoints[dc.Address] = ep
-		}
-		a.devices = append(a.devices, &device{cfg: dc, dev: modbus.NewDevice(ep, byte(dc.Unit), p, dc.Retries)})
+	if err := a.build(); err != nil {
+		a.q.Close()
+		a.closeOutputs()
+		return nil, err
 	}
 	return a, nil
+}
+
+// build makes the agent's devices, GPIO lines and stations from its
+// configuration. Nothing is opened but the GPIO lines.
+func (a *Agent) build() error {
+	buses := map[string]*modbus.Bus{}
+	for _, bc := range a.cfg.Buses {
+		b, err := modbus.NewRTU(bc.RTUConfig, a.log.With("bus", bc.ID))
+		if err != nil {
+			return fmt.Errorf("bus %s: %w", bc.ID, err)
+		}
+		buses[bc.ID] = b
+		a.buses = append(a.buses, b)
+	}
+	endpoints := map[string]*modbus.Endpoint{}
+	for _, dc := range a.cfg.Devices {
+		p, err := profiles.Load(a.cfg.ProfileDir, dc.Profile)
+		if err != nil {
+			return fmt.Errorf("device %s: %w", dc.ID, err)
+		}
+		var (
+			t       modbus.Transport
+			retries = dc.Retries
+		)
+		switch dc.Transport {
+		case "rtu":
+			t, retries = buses[dc.Bus], 0 // the bus retries, and keeps the slave's health
+		default:
+			ep := endpoints[dc.Address]
+			if ep == nil {
+				// Slaves behind one gateway share its connection and its one-at-a-time rule.
+				ep = modbus.NewTCP(dc.Address, dc.Timeout)
+				endpoints[dc.Address] = ep
+			}
+			t = ep
+		}
+		a.devices = append(a.devices, &device{cfg: dc, dev: modbus.NewDevice(t, byte(dc.Unit), p, retries)})
+	}
+	if err := a.openGPIO(); err != nil {
+		return err
+	}
+	return a.buildStations()
 }
 
 // Boot is this run's boot number, part of every message id.
@@ -130,14 +177,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		OnCommand:     func(topic string, payload []byte) { a.command(ctx, topic, payload) },
 	}, a.log)
 	a.upReady.Store(a.up)
-	a.log.Info("edge agent started", "version", Version, "boot", a.boot, "devices", len(a.devices), "broker", m.Broker)
+	a.log.Info("edge agent started", "version", Version, "boot", a.boot, "devices", len(a.devices),
+		"stations", len(a.stations), "gpio", len(a.inputs)+len(a.outputs), "broker", m.Broker)
 
 	var wg sync.WaitGroup
 	for _, d := range a.devices {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.pollLoop(ctx, d) }()
 	}
-	wg.Add(3)
+	for _, in := range a.inputs {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.inputLoop(ctx, in) }()
+	}
+	for _, s := range a.scales {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.run(ctx) }()
+	}
+	for _, st := range a.stations {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.stationLoop(ctx, st) }()
+	}
+	wg.Add(4)
+	go func() { defer wg.Done(); a.stackLoop(ctx) }()
 	go func() { defer wg.Done(); a.sendLoop(ctx) }()
 	go func() { defer wg.Done(); a.statusLoop(ctx) }()
 	go func() { defer wg.Done(); a.clockLoop(ctx) }()
@@ -151,6 +212,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.up.Publish(bye, contract.StatusTopic(prefix, a.cfg.Site, a.cfg.Edge), p, true)
 	}
 	a.up.Close(500 * time.Millisecond)
+	a.closeOutputs()
+	for _, b := range a.buses {
+		b.Close()
+	}
 	if err := a.q.Close(); err != nil {
 		a.log.Error("closing the queue", "err", err)
 	}
@@ -345,6 +410,11 @@ func (a *Agent) status(state string) contract.Status {
 		s.Devices = append(s.Devices, contract.DeviceStatus{ID: d.cfg.ID, OK: d.ok, Error: clip(d.errText), LastOK: d.lastOK.UTC()})
 		d.mu.Unlock()
 	}
+	for _, sc := range a.scales {
+		ok, why := sc.health()
+		s.Devices = append(s.Devices, contract.DeviceStatus{ID: sc.cfg.ID, OK: ok, Error: clip(why)})
+	}
+	s.SortPlan = a.planVersion()
 	return s
 }
 
@@ -355,41 +425,14 @@ func clip(s string) string {
 	return s
 }
 
-// command answers one command from the hub.
-func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
-	t, err := contract.ParseTopic(a.cfg.MQTT.TopicPrefix, topic)
-	if err != nil {
-		a.badCommands.Add(1)
-		a.log.Warn("command on a bad topic", "topic", topic, "err", err)
-		return
-	}
-	cmd, err := contract.DecodeCommand(t, payload)
-	if err != nil {
-		a.badCommands.Add(1)
-		a.log.Warn("bad command", "topic", topic, "err", err)
-		return
-	}
-	now := time.Now()
-	res := contract.Result{Header: a.header(now), Command: cmd.ID, OK: true}
-	switch cmd.Name {
-	case "ping":
-		res.Data, _ = json.Marshal(map[string]any{"agent": a.agentName(), "boot": a.boot, "uptime_s": int(time.Since(a.started).Seconds())})
-	case "status":
-		a.requestStatus()
-	default:
-		res.OK, res.Error = false, fmt.Sprintf("unknown command %q", cmd.Name)
-	}
-	b, err := json.Marshal(res) // Sent left zero: stamped when it leaves
-	if err != nil {
-		return
-	}
-	a.appendQueue(queue.Message{Class: queue.Status, Topic: contract.ResultTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge), Payload: b})
-}
-
 // Stats are the agent's counters.
 type Stats struct {
 	Polls, PollErrors, Published, PublishErrors, BadCommands, QueueErrors uint64
 	LivePublished                                                         uint64 // readings also sent at once during a replay
+	Events                                                                uint64 // parcel events queued by the stations
+	Scanners                                                              map[string]scanner.Stats
+	Stations                                                              map[string]station.Stats
+	Scales                                                                map[string]scale.Stats
 	Backlog                                                               int64
 	Queue                                                                 queue.Stats
 	Connected                                                             bool
@@ -401,7 +444,14 @@ func (a *Agent) Stats() Stats {
 	s := Stats{Polls: a.polls.Load(), PollErrors: a.pollErrors.Load(), Published: a.published.Load(),
 		PublishErrors: a.publishErrors.Load(), BadCommands: a.badCommands.Load(), QueueErrors: a.queueErrors.Load(),
 		LivePublished: a.livePublished.Load(),
-		Backlog:       backlog(qs), Queue: qs}
+		Backlog:       backlog(qs), Queue: qs, Events: a.events.Load(), Scanners: a.scanCounts.Stats(),
+		Stations: map[string]station.Stats{}, Scales: map[string]scale.Stats{}}
+	for _, st := range a.stations {
+		s.Stations[st.cfg.ID] = st.st.Stats()
+	}
+	for _, sc := range a.scales {
+		s.Scales[sc.cfg.ID] = sc.Stats()
+	}
 	if up := a.upReady.Load(); up != nil {
 		s.Connected = up.Connected()
 	}

@@ -6,9 +6,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/edge/modbus"
+	"github.com/countylink/countylink/edge/scale"
 )
 
 // Config is one edge agent's configuration.
@@ -26,8 +32,26 @@ type Config struct {
 	ProfileDir string `yaml:"profile_dir"` // extra device profiles; built-in ones are always available
 	LogLevel   string `yaml:"log_level"`   // debug, info, warn, error
 
-	MQTT    MQTT     `yaml:"mqtt"`
-	Devices []Device `yaml:"devices"`
+	MQTT     MQTT      `yaml:"mqtt"`
+	Buses    []Bus     `yaml:"buses"`    // RS-485 lines carrying Modbus RTU slaves
+	Devices  []Device  `yaml:"devices"`  // Modbus devices, polled
+	Scales   []Scale   `yaml:"scales"`   // weighing indicators streaming over a serial line or TCP
+	Scanners []Scanner `yaml:"scanners"` // barcode scanners
+	Inputs   []Input   `yaml:"inputs"`   // GPIO inputs: door contacts, buttons
+	Outputs  []Output  `yaml:"outputs"`  // GPIO outputs: bin lamps, stack light segments, buzzers
+	Stations []Station `yaml:"stations"` // scanner stations: scanner + scale + bin lamps
+	// StackLight shows the agent's own health on a tower light: green when
+	// all is well, amber while working offline or a device fails, red when
+	// events cannot be queued or a station has no sort plan.
+	StackLight *StackLight `yaml:"stack_light"`
+	// SortPlan is the file holding the sort plan the stations decide from
+	// (default <state_dir>/sortplan.json). The hub's sortplan command
+	// replaces it; until the hub sends one, a file put here is enough.
+	SortPlan string `yaml:"sort_plan"`
+	// Manifest is a file of announced parcels, one "waybill,village" per
+	// line (default <state_dir>/manifest.csv), read at start and extended
+	// by the hub's manifest command.
+	Manifest string `yaml:"manifest"`
 
 	StatusInterval time.Duration `yaml:"status_interval"` // how often the retained status is refreshed
 	Queue          Queue         `yaml:"queue"`
@@ -55,17 +79,87 @@ type MQTT struct {
 	PublishTimeout       time.Duration `yaml:"publish_timeout"`
 }
 
+// Bus is one RS-485 line. Every slave on it shares its framing; the agent
+// puts one request on it at a time.
+type Bus struct {
+	ID               string `yaml:"id"`
+	modbus.RTUConfig `yaml:",inline"`
+}
+
 // Device is one field device polled over Modbus.
 type Device struct {
 	ID        string        `yaml:"id"`        // device id, unique on this edge
 	Room      string        `yaml:"room"`      // cold room it measures, if any
 	Profile   string        `yaml:"profile"`   // profile name: built-in or in profile_dir
-	Transport string        `yaml:"transport"` // tcp
+	Transport string        `yaml:"transport"` // tcp or rtu
 	Address   string        `yaml:"address"`   // host:port for tcp
+	Bus       string        `yaml:"bus"`       // bus id for rtu
 	Unit      int           `yaml:"unit"`      // slave id, 1..247 (0 and 255 for TCP gateways that ignore it)
 	Interval  time.Duration `yaml:"interval"`  // poll period
 	Timeout   time.Duration `yaml:"timeout"`   // per request
 	Retries   int           `yaml:"retries"`   // extra attempts after a timeout or transport error
+}
+
+// Scale is a weighing indicator in continuous-output mode, on a serial
+// port or behind a serial-to-Ethernet converter.
+type Scale struct {
+	ID           string `yaml:"id"`
+	Port         string `yaml:"port"`    // serial device, e.g. /dev/ttyUSB1
+	Address      string `yaml:"address"` // or host:port of a serial server
+	scale.Line   `yaml:",inline"`
+	scale.Config `yaml:",inline"`
+}
+
+// Scanner is a barcode scanner.
+type Scanner struct {
+	ID       string        `yaml:"id"`
+	Kind     string        `yaml:"kind"`      // serial, tcp or hid
+	Port     string        `yaml:"port"`      // serial device for serial, event device for hid
+	Address  string        `yaml:"address"`   // host:port for tcp
+	Baud     int           `yaml:"baud"`      // serial only; default 9600
+	StripAIM bool          `yaml:"strip_aim"` // remove a leading AIM symbology identifier
+	MaxLen   int           `yaml:"max_len"`   // longest code accepted; default 128
+	Window   time.Duration `yaml:"window"`    // the same code again within this is one scan; default 2s
+}
+
+// Input is a GPIO input.
+type Input struct {
+	ID        string        `yaml:"id"`
+	Pin       string        `yaml:"pin"`  // GPIO17, P1_11, or sim:<name> for a simulated pin
+	Kind      string        `yaml:"kind"` // door (published as telemetry of its room) or button
+	Room      string        `yaml:"room"` // for doors
+	ActiveLow bool          `yaml:"active_low"`
+	Debounce  time.Duration `yaml:"debounce"`
+}
+
+// Output is a GPIO output.
+type Output struct {
+	ID        string `yaml:"id"`
+	Pin       string `yaml:"pin"`
+	ActiveLow bool   `yaml:"active_low"` // many relay boards switch on a low line
+}
+
+// StackLight names the outputs of a tower light.
+type StackLight struct {
+	Red    string `yaml:"red"`
+	Amber  string `yaml:"amber"`
+	Green  string `yaml:"green"`
+	Buzzer string `yaml:"buzzer"`
+}
+
+// Station is a scanner station: where a parcel is scanned and weighed and
+// the lamp over its bin lights.
+type Station struct {
+	ID      string            `yaml:"id"`
+	Scanner string            `yaml:"scanner"` // scanner id
+	Scale   string            `yaml:"scale"`   // scale id, optional
+	Lamps   map[string]string `yaml:"lamps"`   // bin id to output id
+	Buzzer  string            `yaml:"buzzer"`  // output id, optional
+	Confirm string            `yaml:"confirm"` // button input id, optional
+	// LampFor is how long a bin lamp stays lit (default 8s); WeighFor the
+	// longest wait for a stable weight (default 2s).
+	LampFor  time.Duration `yaml:"lamp_for"`
+	WeighFor time.Duration `yaml:"weigh_for"`
 }
 
 // Default returns a configuration with every default set and no devices.
@@ -161,6 +255,35 @@ func (c *Config) Validate() error {
 	if c.Queue.Window < 1 || c.Queue.Window > 65535 {
 		bad("queue.window", "%d must be 1..65535", c.Queue.Window)
 	}
+	buses := map[string]int{}
+	ports := map[string]string{} // serial port to who uses it
+	usePort := func(path, port, who string) {
+		if port == "" {
+			return
+		}
+		if prev, dup := ports[port]; dup {
+			bad(path, "%q is already used by %s: one port, one owner", port, prev)
+		}
+		ports[port] = who
+	}
+	for i := range c.Buses {
+		b := &c.Buses[i]
+		p := "buses[" + strconv.Itoa(i) + "]"
+		if !contract.ValidID(b.ID) {
+			bad(p+".id", "%q must be 1-64 of a-z 0-9 - _", b.ID)
+		} else if j, dup := buses[b.ID]; dup {
+			bad(p+".id", "%q is already used by buses[%d]", b.ID, j)
+		}
+		buses[b.ID] = i
+		if err := b.RTUConfig.Validate(); err != nil {
+			field, msg := splitFieldError(err.Error(), "modbus rtu: ")
+			if field != "" {
+				field = "." + field
+			}
+			bad(p+field, "%s", msg)
+		}
+		usePort(p+".device", b.Device, p)
+	}
 	ids := map[string]int{}
 	for i := range c.Devices {
 		d := &c.Devices[i]
@@ -180,11 +303,24 @@ func (c *Config) Validate() error {
 		}
 		switch d.Transport {
 		case "tcp":
-			if _, port, err := net.SplitHostPort(d.Address); err != nil || port == "" {
+			if !hostPort(d.Address) {
 				bad(p+".address", "%q must be host:port", d.Address)
 			}
+			if d.Bus != "" {
+				bad(p+".bus", "is for rtu devices; this one is tcp")
+			}
+		case "rtu":
+			if _, ok := buses[d.Bus]; !ok {
+				bad(p+".bus", "%q names no entry of buses", d.Bus)
+			}
+			if d.Address != "" {
+				bad(p+".address", "is for tcp devices; an rtu device has a bus and a unit")
+			}
+			if d.Unit < 1 || d.Unit > 247 {
+				bad(p+".unit", "%d must be 1..247 on an RS-485 bus", d.Unit)
+			}
 		default:
-			bad(p+".transport", "%q is not supported (tcp)", d.Transport)
+			bad(p+".transport", "%q is not supported (tcp or rtu)", d.Transport)
 		}
 		if d.Unit < 0 || d.Unit > 255 {
 			bad(p+".unit", "%d must be 0..255", d.Unit)
@@ -199,7 +335,193 @@ func (c *Config) Validate() error {
 			bad(p+".retries", "%d must be 0..10", d.Retries)
 		}
 	}
+	c.validateIO(bad, usePort)
 	return errors.Join(errs...)
+}
+
+// validateIO checks the scales, scanners, GPIO lines and stations.
+func (c *Config) validateIO(bad func(path, format string, args ...any), usePort func(path, port, who string)) {
+	scales := map[string]bool{}
+	for i := range c.Scales {
+		sc := &c.Scales[i]
+		p := "scales[" + strconv.Itoa(i) + "]"
+		if !contract.ValidID(sc.ID) || scales[sc.ID] {
+			bad(p+".id", "%q must be a unique id of a-z 0-9 - _", sc.ID)
+		}
+		scales[sc.ID] = true
+		switch {
+		case (sc.Port == "") == (sc.Address == ""):
+			bad(p+".port", "give a serial port or an address (host:port of a serial server), not both")
+		case sc.Address != "" && !hostPort(sc.Address):
+			bad(p+".address", "%q must be host:port", sc.Address)
+		}
+		usePort(p+".port", sc.Port, p)
+		if err := sc.Line.Validate(); err != nil {
+			bad(p, "%v", err)
+		}
+		if err := sc.Config.Validate(); err != nil {
+			bad(p, "%v", err)
+		}
+	}
+	scanners := map[string]bool{}
+	for i := range c.Scanners {
+		sc := &c.Scanners[i]
+		p := "scanners[" + strconv.Itoa(i) + "]"
+		if !contract.ValidID(sc.ID) || scanners[sc.ID] {
+			bad(p+".id", "%q must be a unique id of a-z 0-9 - _", sc.ID)
+		}
+		scanners[sc.ID] = true
+		switch sc.Kind {
+		case "serial", "hid":
+			if sc.Port == "" {
+				bad(p+".port", "a %s scanner needs its device path", sc.Kind)
+			}
+			usePort(p+".port", sc.Port, p)
+		case "tcp":
+			if !hostPort(sc.Address) {
+				bad(p+".address", "%q must be host:port", sc.Address)
+			}
+		default:
+			bad(p+".kind", "%q must be serial, tcp or hid", sc.Kind)
+		}
+		if sc.Baud == 0 {
+			sc.Baud = 9600
+		}
+		if sc.MaxLen < 0 || sc.MaxLen > 4096 {
+			bad(p+".max_len", "%d must be 0 (default 128) to 4096", sc.MaxLen)
+		}
+		if sc.Window < 0 || sc.Window > time.Minute {
+			bad(p+".window", "%v must be 0 (default 2s) to 1m", sc.Window)
+		}
+	}
+	pins := map[string]string{}
+	usePin := func(path, pin, who string) {
+		if pin == "" {
+			bad(path, "must name a pin (GPIO17, or sim:<name>)")
+			return
+		}
+		if prev, dup := pins[pin]; dup {
+			bad(path, "pin %q is already used by %s", pin, prev)
+		}
+		pins[pin] = who
+	}
+	inputs := map[string]string{}
+	for i := range c.Inputs {
+		in := &c.Inputs[i]
+		p := "inputs[" + strconv.Itoa(i) + "]"
+		if _, dup := inputs[in.ID]; !contract.ValidID(in.ID) || dup {
+			bad(p+".id", "%q must be a unique id of a-z 0-9 - _", in.ID)
+		}
+		inputs[in.ID] = in.Kind
+		usePin(p+".pin", in.Pin, p)
+		switch in.Kind {
+		case "door":
+			if !contract.ValidID(in.Room) {
+				bad(p+".room", "a door needs the id of its cold room")
+			}
+		case "button":
+		default:
+			bad(p+".kind", "%q must be door or button", in.Kind)
+		}
+		if in.Debounce < 0 || in.Debounce > 5*time.Second {
+			bad(p+".debounce", "%v must be 0 (default 30ms) to 5s", in.Debounce)
+		}
+	}
+	outputs := map[string]string{} // id to who uses it
+	for i := range c.Outputs {
+		o := &c.Outputs[i]
+		p := "outputs[" + strconv.Itoa(i) + "]"
+		if _, dup := outputs[o.ID]; !contract.ValidID(o.ID) || dup {
+			bad(p+".id", "%q must be a unique id of a-z 0-9 - _", o.ID)
+		}
+		outputs[o.ID] = ""
+		usePin(p+".pin", o.Pin, p)
+	}
+	useOutput := func(path, id, who string) {
+		if id == "" {
+			return
+		}
+		prev, ok := outputs[id]
+		switch {
+		case !ok:
+			bad(path, "%q names no entry of outputs", id)
+		case prev != "":
+			bad(path, "output %q is already driven by %s", id, prev)
+		default:
+			outputs[id] = who
+		}
+	}
+	if sl := c.StackLight; sl != nil {
+		for name, id := range map[string]string{"red": sl.Red, "amber": sl.Amber, "green": sl.Green, "buzzer": sl.Buzzer} {
+			useOutput("stack_light."+name, id, "stack_light")
+		}
+	}
+	stations := map[string]bool{}
+	usedScanner := map[string]string{}
+	for i := range c.Stations {
+		st := &c.Stations[i]
+		p := "stations[" + strconv.Itoa(i) + "]"
+		if !contract.ValidID(st.ID) || stations[st.ID] {
+			bad(p+".id", "%q must be a unique id of a-z 0-9 - _", st.ID)
+		}
+		stations[st.ID] = true
+		if !scanners[st.Scanner] {
+			bad(p+".scanner", "%q names no entry of scanners", st.Scanner)
+		} else if prev, dup := usedScanner[st.Scanner]; dup {
+			bad(p+".scanner", "scanner %q already feeds %s", st.Scanner, prev)
+		}
+		usedScanner[st.Scanner] = p
+		if st.Scale != "" && !scales[st.Scale] {
+			bad(p+".scale", "%q names no entry of scales", st.Scale)
+		}
+		if len(st.Lamps) == 0 {
+			bad(p+".lamps", "a station needs the lamps of its bins (bin id: output id)")
+		}
+		for _, bin := range slices.Sorted(maps.Keys(st.Lamps)) {
+			if !contract.ValidID(bin) {
+				bad(p+".lamps", "bin %q must be an id of a-z 0-9 - _", bin)
+			}
+			useOutput(p+".lamps."+bin, st.Lamps[bin], p)
+		}
+		useOutput(p+".buzzer", st.Buzzer, p)
+		if st.Confirm != "" {
+			if kind, ok := inputs[st.Confirm]; !ok || kind != "button" {
+				bad(p+".confirm", "%q names no button of inputs", st.Confirm)
+			}
+		}
+		if st.LampFor == 0 {
+			st.LampFor = 8 * time.Second
+		}
+		if st.WeighFor == 0 {
+			st.WeighFor = 2 * time.Second
+		}
+		if st.LampFor < 0 || st.LampFor > 10*time.Minute {
+			bad(p+".lamp_for", "%v must be up to 10m", st.LampFor)
+		}
+		if st.WeighFor < 0 || st.WeighFor > time.Minute {
+			bad(p+".weigh_for", "%v must be up to 1m", st.WeighFor)
+		}
+	}
+	if c.SortPlan == "" {
+		c.SortPlan = filepath.Join(c.StateDir, "sortplan.json")
+	}
+	if c.Manifest == "" {
+		c.Manifest = filepath.Join(c.StateDir, "manifest.csv")
+	}
+}
+
+func hostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	return err == nil && port != ""
+}
+
+// splitFieldError splits "prefix field: message" into field and message.
+func splitFieldError(s, prefix string) (field, msg string) {
+	s = strings.TrimPrefix(s, prefix)
+	if f, m, ok := strings.Cut(s, ": "); ok && !strings.ContainsAny(f, " ") {
+		return f, m
+	}
+	return "", s
 }
 
 // Parse reads YAML over the defaults, validates it, and reports each
@@ -211,14 +533,60 @@ func Parse(data []byte) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
-	err := c.Validate()
-	if err != nil {
-		var root yaml.Node
-		if yaml.Unmarshal(data, &root) == nil {
-			addLines(err, &root)
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	top := &root
+	if top.Kind == yaml.DocumentNode && len(top.Content) > 0 {
+		top = top.Content[0]
+	}
+	// List entries decode from zero values: give the keys an entry leaves
+	// out their defaults, which for some (retries: 1) are not zero.
+	if n := mapValue(top, "buses"); n != nil && n.Kind == yaml.SequenceNode {
+		for i := range c.Buses {
+			applyDefaults(n.Content[i], reflect.ValueOf(&c.Buses[i]).Elem(), reflect.ValueOf(Bus{RTUConfig: modbus.DefaultRTUConfig()}))
 		}
 	}
+	if n := mapValue(top, "scales"); n != nil && n.Kind == yaml.SequenceNode {
+		for i := range c.Scales {
+			applyDefaults(n.Content[i], reflect.ValueOf(&c.Scales[i]).Elem(), reflect.ValueOf(Scale{Line: scale.DefaultLine(), Config: scale.DefaultConfig()}))
+		}
+	}
+	err := c.Validate()
+	if err != nil {
+		addLines(err, &root)
+	}
 	return c, err
+}
+
+// applyDefaults sets each field of v whose key the mapping n leaves out to
+// the same field of def. Inline structs share their parent's keys.
+func applyDefaults(n *yaml.Node, v, def reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if opts == "inline" {
+			applyDefaults(n, v.Field(i), def.Field(i))
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if mapValue(n, name) == nil {
+			v.Field(i).Set(def.Field(i))
+		}
+	}
 }
 
 // Load reads the file at path and, when the config names a password file,

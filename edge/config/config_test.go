@@ -84,3 +84,93 @@ func TestLoadPasswordFile(t *testing.T) {
 		t.Fatal("missing file loaded")
 	}
 }
+
+const warehouse = `site: tw03
+edge: tw03-e1
+state_dir: /var/lib/countylink-edge
+buses:
+  - id: rs485-1
+    device: /dev/ttyUSB0
+    baud: 19200
+    parity: E
+devices:
+  - {id: cr1-th, room: cr1, profile: th-renke, transport: rtu, bus: rs485-1, unit: 1}
+  - {id: cr1-ctl, room: cr1, profile: coldroom-ctrl, transport: rtu, bus: rs485-1, unit: 2}
+scales:
+  - {id: st1-scale, port: /dev/ttyUSB1, format: toledo, baud: 4800}
+scanners:
+  - {id: st1-scan, kind: hid, port: /dev/input/by-id/usb-scanner-event-kbd}
+  - {id: st2-scan, kind: tcp, address: 192.168.10.21:2001}
+inputs:
+  - {id: cr1-door, pin: GPIO17, kind: door, room: cr1, active_low: true}
+  - {id: st1-ok, pin: GPIO27, kind: button, active_low: true}
+outputs:
+  - {id: st1-b1, pin: GPIO5}
+  - {id: st1-b2, pin: GPIO6}
+  - {id: st1-x, pin: GPIO13}
+  - {id: st1-buzz, pin: GPIO19}
+  - {id: st2-b1, pin: sim:st2-b1}
+  - {id: red, pin: GPIO20}
+  - {id: green, pin: GPIO21}
+stack_light: {red: red, green: green}
+stations:
+  - id: st1
+    scanner: st1-scan
+    scale: st1-scale
+    lamps: {b1: st1-b1, b2: st1-b2, x: st1-x}
+    buzzer: st1-buzz
+    confirm: st1-ok
+  - {id: st2, scanner: st2-scan, lamps: {b1: st2-b1}}
+`
+
+func TestParseWarehouse(t *testing.T) {
+	c, err := Parse([]byte(warehouse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Buses[0]
+	// Keys left out take the bus defaults, not zero: retries 1, 1 stop bit.
+	if b.Baud != 19200 || b.Parity != "E" || b.StopBits != 1 || b.Retries != 1 || b.DataBits != 8 || b.Timeout == 0 || b.OfflineAfter != 3 {
+		t.Errorf("bus defaults: %+v", b)
+	}
+	sc := c.Scales[0]
+	if sc.Format != "toledo" || sc.Baud != 4800 || sc.DataBits != 8 || sc.Division != 0.005 || sc.StableFor == 0 {
+		t.Errorf("scale defaults: %+v", sc)
+	}
+	if c.Devices[1].Unit != 2 || c.Stations[0].LampFor != 8*time.Second || c.Scanners[1].Baud != 9600 {
+		t.Errorf("defaults: %+v %+v", c.Devices[1], c.Stations[0])
+	}
+	if c.SortPlan != "/var/lib/countylink-edge/sortplan.json" || c.Manifest != "/var/lib/countylink-edge/manifest.csv" {
+		t.Errorf("plan %q manifest %q", c.SortPlan, c.Manifest)
+	}
+}
+
+func TestParseWarehouseRefuses(t *testing.T) {
+	cases := map[string]struct{ from, to, want string }{
+		"bus baud":           {"baud: 19200", "baud: 12345", "line 7: buses[0].baud"},
+		"bus parity":         {"parity: E", "parity: even", "buses[0].parity"},
+		"unknown bus":        {"bus: rs485-1, unit: 2", "bus: rs485-9, unit: 2", "line 11: devices[1].bus"},
+		"rtu unit":           {"bus: rs485-1, unit: 2", "bus: rs485-1, unit: 250", "devices[1].unit"},
+		"port twice":         {"port: /dev/ttyUSB1", "port: /dev/ttyUSB0", "scales[0].port"},
+		"scale format":       {"format: toledo", "format: krups", "scales[0]"},
+		"scanner kind":       {"kind: hid", "kind: bluetooth", "line 15: scanners[0].kind"},
+		"pin twice":          {"pin: GPIO6", "pin: GPIO5", "outputs[1].pin"},
+		"door room":          {"kind: door, room: cr1", "kind: door", "inputs[0].room"},
+		"lamp unknown":       {"b2: st1-b2", "b2: st1-b9", "stations[0].lamps.b2"},
+		"output shared":      {"lamps: {b1: st2-b1}", "lamps: {b1: st1-b1}", "stations[1].lamps.b1"},
+		"confirm not button": {"confirm: st1-ok", "confirm: cr1-door", "stations[0].confirm"},
+		"scanner shared":     {"scanner: st2-scan", "scanner: st1-scan", "stations[1].scanner"},
+		"stack unknown":      {"green: green", "green: blue", "stack_light.green"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if !strings.Contains(warehouse, c.from) {
+				t.Fatalf("case does not apply: %q", c.from)
+			}
+			_, err := Parse([]byte(strings.Replace(warehouse, c.from, c.to, 1)))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want it to name %q", err, c.want)
+			}
+		})
+	}
+}

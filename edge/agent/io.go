@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/gpio"
+	"github.com/countylink/countylink/edge/queue"
+)
+
+// openGPIO opens the configured outputs and inputs. A pin that does not
+// exist is a configuration error and stops the start: a lamp that silently
+// never lights is worse than an agent that says why it will not run.
+func (a *Agent) openGPIO() error {
+	a.outputs = map[string]*gpio.Output{}
+	for _, oc := range a.cfg.Outputs {
+		pin, err := gpio.OpenPin(oc.Pin)
+		if err != nil {
+			return fmt.Errorf("output %s: %w", oc.ID, err)
+		}
+		a.outputs[oc.ID] = &gpio.Output{Name: oc.ID, Pin: pin, ActiveLow: oc.ActiveLow}
+	}
+	for _, ic := range a.cfg.Inputs {
+		pin, err := gpio.OpenPin(ic.Pin)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", ic.ID, err)
+		}
+		a.inputs = append(a.inputs, &input{cfg: ic, in: &gpio.Input{Name: ic.ID, Pin: pin, ActiveLow: ic.ActiveLow, Debounce: ic.Debounce}})
+	}
+	if sl := a.cfg.StackLight; sl != nil {
+		a.stack = &gpio.StackLight{Red: a.outputs[sl.Red], Amber: a.outputs[sl.Amber], Green: a.outputs[sl.Green], Buzzer: a.outputs[sl.Buzzer]}
+	}
+	return nil
+}
+
+// input is a GPIO input and what its changes mean.
+type input struct {
+	cfg     config.Input
+	in      *gpio.Input
+	confirm func(at time.Time) // set for a station's confirm button
+}
+
+// inputLoop watches one input. A door's every debounced change is a
+// reading of its room, queued as an event so that it is never thinned: the
+// cold-chain rules time door openings from these. A button press is
+// handed to its station.
+func (a *Agent) inputLoop(ctx context.Context, in *input) {
+	log := a.log.With("input", in.cfg.ID, "pin", in.cfg.Pin)
+	events := make(chan gpio.Event, 16)
+	done := make(chan error, 1)
+	go func() { done <- in.in.Run(ctx, events) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil && ctx.Err() == nil {
+				log.Error("input stopped", "err", err)
+			}
+			return
+		case ev := <-events:
+			switch in.cfg.Kind {
+			case "door":
+				a.doorChange(in.cfg, ev)
+			case "button":
+				if ev.Active && in.confirm != nil {
+					in.confirm(ev.At)
+				}
+			}
+		}
+	}
+}
+
+func (a *Agent) doorChange(ic config.Input, ev gpio.Event) {
+	open := 0.0
+	if ev.Active {
+		open = 1
+	}
+	msg := contract.Telemetry{Header: a.header(ev.At), Device: ic.ID, Room: ic.Room,
+		Fields: map[string]float64{"door_open": open}}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return
+	}
+	a.appendQueue(queue.Message{Class: queue.Event, Topic: contract.TelemetryTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site, a.cfg.Edge, ic.ID), Payload: b})
+}
+
+// stackLoop keeps the tower light on the agent's health: green when all is
+// well; amber while the uplink is down (sorting goes on, events queue) or
+// a device fails; red when events cannot be queued or a station has no
+// sort plan, which staff must report.
+func (a *Agent) stackLoop(ctx context.Context) {
+	if a.stack == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := gpio.LightOff
+	for {
+		now := a.health()
+		if now != last {
+			a.stack.Show(now)
+			a.log.Info("stack light", "state", lightName[now])
+			last = now
+		}
+		select {
+		case <-ctx.Done():
+			a.stack.Show(gpio.LightOff)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+var lightName = map[gpio.Light]string{gpio.LightOff: "off", gpio.LightOK: "green", gpio.LightWarning: "amber", gpio.LightAlarm: "red"}
+
+func (a *Agent) health() gpio.Light {
+	a.queueErrMu.Lock()
+	qerr := a.queueErr
+	a.queueErrMu.Unlock()
+	if qerr != "" {
+		return gpio.LightAlarm
+	}
+	for _, st := range a.stations {
+		if st.st.Plan() == nil {
+			return gpio.LightAlarm
+		}
+	}
+	if up := a.upReady.Load(); up == nil || !up.Connected() {
+		return gpio.LightWarning
+	}
+	for _, d := range a.devices {
+		d.mu.Lock()
+		bad := d.polled && !d.ok
+		d.mu.Unlock()
+		if bad {
+			return gpio.LightWarning
+		}
+	}
+	for _, s := range a.scales {
+		if ok, _ := s.health(); !ok {
+			return gpio.LightWarning
+		}
+	}
+	return gpio.LightOK
+}
+
+// closeOutputs turns every output off at exit: no lamp stays lit over a
+// bin after the agent has gone.
+func (a *Agent) closeOutputs() {
+	for _, o := range a.outputs {
+		o.Close()
+	}
+}
