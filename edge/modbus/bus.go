@@ -193,6 +193,16 @@ func (b *Bus) WriteRegisters(ctx context.Context, unit byte, addr uint16, values
 	return err
 }
 
+// WriteCoil sets the coil at addr of slave unit on or off (function 5),
+// on the line like any other request. Errors are as Read's.
+func (b *Bus) WriteCoil(ctx context.Context, unit byte, addr uint16, on bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := b.do(ctx, unit, func() ([]byte, error) { return b.client.WriteSingleCoil(addr, coilValue(on)) })
+	return err
+}
+
 // outcome is how one attempt ended.
 type outcome int
 

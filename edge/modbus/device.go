@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/countylink/countylink/edge/profile"
@@ -12,11 +13,16 @@ import (
 type Transport interface {
 	Read(ctx context.Context, unit byte, table profile.Table, addr, qty uint16) ([]uint16, error)
 	WriteRegisters(ctx context.Context, unit byte, addr uint16, values []uint16) error
+	WriteCoil(ctx context.Context, unit byte, addr uint16, on bool) error
 }
 
 var _ Transport = (*Endpoint)(nil)
 
-// Device is one slave on a transport, read per its profile.
+// ErrReadBack marks a write the slave accepted whose value could not then
+// be read back: the device probably holds the new value, but nobody saw it.
+var ErrReadBack = errors.New("written, but the read-back failed")
+
+// Device is one slave on a transport, read and written per its profile.
 type Device struct {
 	Unit      byte
 	Profile   *profile.Profile
@@ -40,22 +46,88 @@ func (d *Device) Requests() int { return len(d.plan) }
 func (d *Device) Poll(ctx context.Context) (*profile.Reading, error) {
 	rd := profile.NewReading()
 	for _, q := range d.plan {
-		var (
-			words []uint16
-			err   error
-		)
-		for attempt := 0; attempt <= d.Retries; attempt++ {
-			words, err = d.Transport.Read(ctx, d.Unit, q.Table, q.Address, q.Quantity)
-			if _, exc := err.(*ExceptionError); err == nil || exc || ctx.Err() != nil {
-				break
-			}
-		}
+		words, err := d.read(ctx, q)
 		if err != nil {
-			return nil, fmt.Errorf("slave %d %s %d+%d: %w", d.Unit, q.Table, q.Address, q.Quantity, err)
+			return nil, err
 		}
 		if err := d.Profile.Decode(q, words, rd); err != nil {
 			return nil, err
 		}
 	}
 	return rd, nil
+}
+
+// Write sets field to value and returns the value the device holds
+// afterwards, read back from it: the written value as the register stores
+// it (rounded to its scale), or what the device made of it (a controller
+// that clamps a setpoint to its own limits, a command coil that clears
+// itself when done).
+//
+// The profile refuses what the device cannot hold before anything is sent
+// (profile.ErrUnknownField, ErrNotWritable, ErrBadValue). A transport error
+// is retried as in Poll, which may apply a write twice: fine for a value,
+// and for the commands profiles map to coils (zero, tare), which give the
+// same result twice. A Modbus exception, the slave refusing the write,
+// comes back as *ExceptionError. An error after the write succeeded wraps
+// ErrReadBack.
+func (d *Device) Write(ctx context.Context, field string, value float64) (float64, error) {
+	reg, words, err := d.Profile.Encode(field, value)
+	if err != nil {
+		return 0, err
+	}
+	q, err := d.Profile.ReadRequest(field)
+	if err != nil {
+		return 0, err
+	}
+	err = d.retry(ctx, func() error {
+		if reg.Table == profile.Coil {
+			return d.Transport.WriteCoil(ctx, d.Unit, reg.Address, words[0] != 0)
+		}
+		return d.Transport.WriteRegisters(ctx, d.Unit, reg.Address, words)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("slave %d write %s (%s %d) = %v: %w", d.Unit, field, reg.Table, reg.Address, value, err)
+	}
+	got, err := d.read(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("slave %d write %s: %w: %w", d.Unit, field, ErrReadBack, err)
+	}
+	rd := profile.NewReading()
+	if err := d.Profile.Decode(q, got, rd); err != nil {
+		return 0, fmt.Errorf("slave %d write %s: %w: %w", d.Unit, field, ErrReadBack, err)
+	}
+	v, ok := rd.Fields[field]
+	if !ok {
+		return 0, fmt.Errorf("slave %d write %s: %w: the device holds no valid value (%s)", d.Unit, field, ErrReadBack, rd.Faults[field])
+	}
+	return v, nil
+}
+
+// read makes the read q with the Device's retries.
+func (d *Device) read(ctx context.Context, q profile.Request) ([]uint16, error) {
+	var words []uint16
+	err := d.retry(ctx, func() error {
+		var err error
+		words, err = d.Transport.Read(ctx, d.Unit, q.Table, q.Address, q.Quantity)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slave %d %s %d+%d: %w", d.Unit, q.Table, q.Address, q.Quantity, err)
+	}
+	return words, nil
+}
+
+// retry runs request until it succeeds, the slave answers with an
+// exception (it would answer the same again), the context ends, or the
+// Device's retries are spent.
+func (d *Device) retry(ctx context.Context, request func() error) error {
+	var err error
+	for attempt := 0; attempt <= d.Retries; attempt++ {
+		err = request()
+		var exc *ExceptionError
+		if err == nil || errors.As(err, &exc) || ctx.Err() != nil {
+			break
+		}
+	}
+	return err
 }

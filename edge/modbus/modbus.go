@@ -148,6 +148,28 @@ func (e *Endpoint) WriteRegisters(ctx context.Context, unit byte, addr uint16, v
 	return nil
 }
 
+// WriteCoil sets the coil at addr of slave unit on or off (function 5).
+func (e *Endpoint) WriteCoil(ctx context.Context, unit byte, addr uint16, on bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handler.SlaveId = unit
+	if _, err := e.client.WriteSingleCoil(addr, coilValue(on)); err != nil {
+		return e.fail(err)
+	}
+	return nil
+}
+
+// coilValue is how function 5 says on and off.
+func coilValue(on bool) uint16 {
+	if on {
+		return 0xFF00
+	}
+	return 0x0000
+}
+
 // fail classifies err; anything but an exception drops the connection.
 // Caller holds e.mu.
 func (e *Endpoint) fail(err error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/countylink/countylink/contract"
 	"gopkg.in/yaml.v3"
@@ -263,7 +264,7 @@ func (p *Profile) Decode(q Request, words []uint16, rd *Reading) error {
 			rd.Units[r.Field] = r.Unit
 		}
 		if slices.Contains(r.Invalid, raw) {
-			rd.Faults[r.Field] = fmt.Sprintf("sensor fault: raw value %v", raw)
+			rd.Faults[r.Field] = "sensor fault: raw value " + formatRaw(raw)
 			continue
 		}
 		v := raw*r.Scale + r.Offset
@@ -322,6 +323,15 @@ func (r *Register) raw(w []uint16) float64 {
 		return float64(math.Float32frombits(u))
 	}
 	return float64(u)
+}
+
+// formatRaw prints a raw value as the integer it usually is, 2147483647
+// rather than 2.147483647e+09.
+func formatRaw(raw float64) string {
+	if math.Abs(raw) < 1e15 {
+		return strconv.FormatFloat(raw, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(raw, 'g', -1, 64)
 }
 
 // NewReading returns an empty Reading ready for Decode.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -102,5 +103,49 @@ func TestLoadFromDir(t *testing.T) {
 	}
 	if _, err := Load("", "no-such"); err == nil {
 		t.Fatal("missing profile loaded")
+	}
+}
+
+// TestWritableFields: every field a shipped profile marks rw encodes a
+// value within its limits, and reads it back through Decode.
+func TestWritableFields(t *testing.T) {
+	for _, name := range Names() {
+		p, err := Load("", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, field := range p.Writable() {
+			r, _ := p.Field(field)
+			v := 1.0
+			if r.Max != nil {
+				v = min(v, *r.Max)
+			}
+			if r.Min != nil {
+				v = max(v, *r.Min)
+			}
+			_, words, err := p.Encode(field, v)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			q, _ := p.ReadRequest(field)
+			rd := profile.NewReading()
+			if err := p.Decode(q, words, rd); err != nil || rd.Fields[field] != v {
+				t.Errorf("%s: %s = %v encodes to %v, decoded %v %v", name, field, v, words, rd, err)
+			}
+		}
+	}
+	// The ones this package ships with commands.
+	for name, want := range map[string][]string{
+		"coldroom-ctrl": {"setpoint", "high_limit", "low_limit"},
+		"weigh-modbus":  {"tare", "cmd_zero", "cmd_tare"},
+	} {
+		p, err := Load("", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Writable(); !slices.Equal(got, want) {
+			t.Errorf("%s: writable %v, want %v", name, got, want)
+		}
 	}
 }

@@ -48,6 +48,8 @@ type Bank struct {
 	// tables holds Coil, Discrete, Holding, Input in that order (see
 	// Table.index). Bits are stored as 0 or 1 so one code path serves all.
 	tables [4]map[uint16]uint16
+	// onWrite is called after a Modbus write changed the bank.
+	onWrite func(t Table, addr uint16, values []uint16)
 }
 
 // NewBank returns an empty bank.
@@ -176,22 +178,42 @@ func (b *Bank) read(t Table, addr, n uint16) ([]uint16, bool) {
 	return out, true
 }
 
+// OnWrite registers fn to be called after each Modbus write (functions 5,
+// 6, 15 and 16, from any server the bank is attached to) has changed the
+// bank, with the values written (coils as 0 and 1). This is how a device
+// simulator reacts to its registers being written: a new setpoint, a
+// command coil. fn runs before the server answers, without the bank's
+// lock held, so it may read and set the bank, and whoever waits for the
+// answer sees its effects. Changes made with Set and its kin do not call
+// it. A nil fn removes the hook.
+func (b *Bank) OnWrite(fn func(t Table, addr uint16, values []uint16)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onWrite = fn
+}
+
 // write stores v from addr in table t if every address in the range
-// exists, all or nothing, and reports whether it did.
+// exists, all or nothing, reports whether it did, and calls the OnWrite
+// hook if it did.
 func (b *Bank) write(t Table, addr uint16, v []uint16) bool {
 	i := t.index()
 	if i < 0 || int(addr)+len(v) > 1<<16 {
 		return false
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for k := range v {
 		if _, ok := b.tables[i][addr+uint16(k)]; !ok {
+			b.mu.Unlock()
 			return false
 		}
 	}
 	for k, x := range v {
 		b.tables[i][addr+uint16(k)] = x
+	}
+	fn := b.onWrite
+	b.mu.Unlock()
+	if fn != nil {
+		fn(t, addr, append([]uint16(nil), v...))
 	}
 	return true
 }

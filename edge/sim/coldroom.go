@@ -269,6 +269,26 @@ func (c *ColdRoom) Faulted() bool {
 	return !c.pinned && c.faultLeft > 0
 }
 
+// Setpoint returns the °C the thermostat holds.
+func (c *ColdRoom) Setpoint() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Setpoint
+}
+
+// SetSetpoint changes the °C the thermostat holds, as a person at the
+// controller's keypad or a write over Modbus does: from the next Step the
+// compressor cycles around sp (±Band) and the room drifts there. A sp that
+// is not a finite number is ignored, as a controller ignores nonsense.
+func (c *ColdRoom) SetSetpoint(sp float64) {
+	if math.IsNaN(sp) || math.IsInf(sp, 0) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cfg.Setpoint = sp
+}
+
 // Override pins the temperature the transmitter reports to temp °C until
 // ClearOverride; registers then show temp ×10, rounded, and never
 // ProbeOpen. The model keeps running underneath.

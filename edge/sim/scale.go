@@ -314,6 +314,7 @@ type Scale struct {
 	placedAt time.Time     // when the last Place happened
 	settle   time.Duration // how long its swinging lasts
 	shaking  bool
+	zero     float64 // kg on the platform that the indicator shows as 0
 	tare     float64
 	noise    ScaleNoise
 	stats    ScaleStats
@@ -365,6 +366,52 @@ func (s *Scale) SetTare(kg float64) {
 	s.tare = kg
 }
 
+// zeroRange is the share of Capacity the zero key may take off: a load
+// further from the empty platform cannot be zeroed (OIML R76 allows up to
+// 4 % of Max for zero-setting).
+const zeroRange = 0.04
+
+// Zero makes the indicator show the load now on the platform as zero, as
+// its zero key does, and reports whether it did: only when the load is
+// settled and, with a Capacity, within 4 % of it from the empty platform.
+func (s *Scale) Zero() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stable() || (s.cfg.Capacity > 0 && math.Abs(s.target) > zeroRange*s.cfg.Capacity) {
+		return false
+	}
+	s.zero = s.target
+	return true
+}
+
+// TakeTare makes the gross weight now on the platform the tare, as the
+// indicator's tare key does, and reports whether it did: only when the
+// load is settled and weighs more than zero. The indicator then shows the
+// net weight, 0.
+func (s *Scale) TakeTare() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.cfg.Division
+	gross := math.Round((s.target-s.zero)/d) * d
+	if !s.stable() || gross <= 0 {
+		return false
+	}
+	s.tare = gross
+	return true
+}
+
+// Tare returns the tare in kg, 0 when none is set.
+func (s *Scale) Tare() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tare
+}
+
+// stable reports whether the load has settled. Called with mu held.
+func (s *Scale) stable() bool {
+	return !s.shaking && s.cfg.Now().Sub(s.placedAt) >= s.settle
+}
+
 // SetNoise changes how often the stream is corrupted.
 func (s *Scale) SetNoise(n ScaleNoise) {
 	s.mu.Lock()
@@ -382,7 +429,7 @@ func (s *Scale) Stats() ScaleStats {
 // frame returns what the display shows now. Called with mu held.
 func (s *Scale) frame() ScaleFrame {
 	d := s.cfg.Division
-	gross, motion := s.target, false
+	gross, motion := s.target-s.zero, false
 	elapsed := s.cfg.Now().Sub(s.placedAt)
 	switch {
 	case s.shaking:
