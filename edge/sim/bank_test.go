@@ -162,3 +162,48 @@ func TestBankConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestBankOnWrite: the hook sees Modbus writes, after they land, and not
+// the simulator's own Set.
+func TestBankOnWrite(t *testing.T) {
+	b := NewBank()
+	b.SetHolding(0, 1, 2, 3)
+	b.SetCoil(5, false)
+	type call struct {
+		t    Table
+		addr uint16
+		v    []uint16
+	}
+	var calls []call
+	b.OnWrite(func(tb Table, addr uint16, v []uint16) {
+		// The bank has the values already, and may be changed here.
+		got, _ := b.Get(tb, addr)
+		if got != v[0] {
+			t.Errorf("hook sees %d at %s %d before the write landed", got, tb, addr)
+		}
+		b.SetHolding(2, 99)
+		v[0] = 7 // the hook's copy
+		calls = append(calls, call{tb, addr, v})
+	})
+	b.SetHolding(0, 5) // not a Modbus write
+	if !b.write(Holding, 0, []uint16{10, 11}) || !b.write(Coil, 5, []uint16{1}) {
+		t.Fatal("write refused")
+	}
+	if b.write(Holding, 2, []uint16{1, 2}) { // 3 does not exist: refused, no call
+		t.Fatal("write past the map accepted")
+	}
+	if len(calls) != 2 || calls[0].t != Holding || calls[0].addr != 0 || len(calls[0].v) != 2 || calls[1].t != Coil || calls[1].addr != 5 {
+		t.Fatalf("calls %+v", calls)
+	}
+	if v, _ := b.Holding(0); v != 10 {
+		t.Fatalf("holding 0 = %d: the hook's copy aliased the bank", v)
+	}
+	if v, _ := b.Holding(2); v != 99 {
+		t.Fatalf("holding 2 = %d", v)
+	}
+	b.OnWrite(nil)
+	b.write(Holding, 0, []uint16{1})
+	if len(calls) != 2 {
+		t.Fatal("removed hook called")
+	}
+}

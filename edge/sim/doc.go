@@ -10,6 +10,14 @@
 // its readings into a Bank with the register layout of a real transmitter
 // (LayoutRenke, LayoutSwapped).
 //
+// Two simulators are whole Modbus devices that own their Bank and react to
+// writes through Bank.OnWrite, whichever server carries them: a
+// ColdRoomController runs a ColdRoom with probes, door, relays, alarms and
+// a setpoint that the room follows when it is written; a WeighIndicator
+// shows a Scale's load as gross, net, tare and status registers and obeys
+// zero and tare commands. Their layouts are the ones the edge profiles
+// coldroom-ctrl and weigh-modbus read.
+//
 // The simulators are written from the Modbus specification, not from the
 // edge agent's own code, so a misreading of the protocol on one side is not
 // mirrored on the other. Everything is deterministic for a given seed.

@@ -51,3 +51,50 @@ func Example() {
 	// temperature -18.3 °C
 	// timed out: true 1
 }
+
+// A cold-room controller behind a gateway: its setpoint, written over
+// Modbus, becomes the room's, and the room cools to it as time passes.
+func ExampleColdRoomController() {
+	room, err := sim.NewColdRoom(sim.DefaultColdRoomConfig())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctrl, err := sim.NewColdRoomController(room, sim.DefaultColdRoomControllerConfig())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv, err := sim.NewModbusTCPServer("127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	srv.Attach(1, ctrl.Bank())
+
+	handler := modbus.NewTCPClientHandler(srv.Addr())
+	handler.SlaveId = 1
+	handler.Timeout = 2 * time.Second
+	defer handler.Close()
+	client := modbus.NewClient(handler)
+	sp := int16(-180) // -18.0 °C in tenths, holding register 0
+	if _, err := client.WriteSingleRegister(0, uint16(sp)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("room setpoint %.1f °C\n", room.Setpoint())
+
+	ctrl.Step(4 * time.Hour)
+	ctrl.Update()
+	regs, err := client.ReadInputRegisters(0, 1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	temp := float64(int16(binary.BigEndian.Uint16(regs))) / 10
+	fmt.Println("below -5 °C after four hours:", temp < -5)
+	// Output:
+	// room setpoint -18.0 °C
+	// below -5 °C after four hours: true
+}
