@@ -18,8 +18,11 @@ var initOnce = sync.OnceValue(func() error {
 
 // OpenPin returns the host's pin called name ("GPIO17", "17" or a board
 // name such as "P1_11"), loading the host drivers (on a Raspberry Pi the
-// GPIO character device) on first use.
+// GPIO character device) on first use; "sim:NAME" is Sim(NAME).
 func OpenPin(name string) (pgpio.PinIO, error) {
+	if IsSimName(name) {
+		return openSim(name)
+	}
 	if err := initOnce(); err != nil {
 		return nil, fmt.Errorf("gpio: host drivers: %w", err)
 	}
