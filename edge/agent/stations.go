@@ -46,7 +46,10 @@ type scaleDev struct {
 
 var errScaleDown = errors.New("scale: line not open")
 
-// WaitStable is station.Scale: a stable weight in kg, waited for at most timeout.
+// WaitStable is station.Scale: a stable weight in kg, waited for at most
+// timeout. An empty platform settled at zero is not the parcel's weight:
+// the parcel was scanned before it was put down, so the wait goes on until
+// a load settles or the time runs out.
 func (s *scaleDev) WaitStable(ctx context.Context, timeout time.Duration) (float64, error) {
 	s.mu.Lock()
 	r := s.r
@@ -54,14 +57,27 @@ func (s *scaleDev) WaitStable(ctx context.Context, timeout time.Duration) (float
 	if r == nil {
 		return 0, errScaleDown
 	}
-	rd, err := r.WaitStable(ctx, timeout)
-	if err != nil {
-		return 0, err
+	deadline := time.Now().Add(timeout)
+	for {
+		rd, err := r.WaitStable(ctx, time.Until(deadline))
+		if err != nil {
+			return 0, err
+		}
+		if rd.Overload {
+			return 0, errors.New("scale: overload")
+		}
+		if !rd.Zero {
+			return rd.Weight, nil
+		}
+		if time.Until(deadline) < 20*time.Millisecond {
+			return 0, errors.New("scale: nothing on the platform")
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if rd.Overload {
-		return 0, errors.New("scale: overload")
-	}
-	return rd.Weight, nil
 }
 
 // health reports whether the scale is sending frames.

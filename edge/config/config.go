@@ -96,7 +96,7 @@ type Device struct {
 	Bus       string        `yaml:"bus"`       // bus id for rtu
 	Unit      int           `yaml:"unit"`      // slave id, 1..247 (0 and 255 for TCP gateways that ignore it)
 	Interval  time.Duration `yaml:"interval"`  // poll period
-	Timeout   time.Duration `yaml:"timeout"`   // per request
+	Timeout   time.Duration `yaml:"timeout"`   // per request, tcp (an rtu device has its bus's); default 1s or the interval if shorter
 	Retries   int           `yaml:"retries"`   // extra attempts after a timeout or transport error
 }
 
@@ -192,7 +192,7 @@ func (d *Device) defaults() {
 		d.Interval = 10 * time.Second
 	}
 	if d.Timeout == 0 {
-		d.Timeout = time.Second
+		d.Timeout = min(time.Second, d.Interval)
 	}
 }
 

@@ -1,0 +1,430 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	pgpio "periph.io/x/conn/v3/gpio"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/deploy/testenv"
+	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/gpio"
+	"github.com/countylink/countylink/edge/sim"
+)
+
+// warehouse is a township warehouse of simulated devices wired to one
+// edge agent's configuration, every device on its real transport: an
+// RS-485 line (a pseudo-terminal) with a transmitter and a cold-room
+// controller, a streaming scale and a fixed-mount scanner on TCP sockets,
+// GPIO lines for a door, a confirm button, the bin lamps and a buzzer.
+type warehouse struct {
+	cfg     config.Config
+	plan    *contract.SortPlan
+	parcels []sim.Parcel
+	ctrl    *sim.ColdRoomController
+	scale   *sim.Scale
+	scan    *sim.ScannerServer
+	pins    string // prefix of this warehouse's simulated pin names
+}
+
+func (w *warehouse) pin(name string) *gpio.SimPin { return gpio.Sim(w.pins + name) }
+
+func newWarehouse(t *testing.T, broker string) *warehouse {
+	t.Helper()
+	w := &warehouse{pins: strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + "-"}
+	const site = "tw03"
+
+	// The RS-485 line: a transmitter (unit 1) and a controller (unit 2).
+	master, slave := openPTY(t)
+	rtu := sim.NewRTUServer(master)
+	t.Cleanup(func() { rtu.Close() })
+	room, err := sim.NewColdRoom(sim.DefaultColdRoomConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := sim.NewBank()
+	room.WriteTo(th, sim.LayoutRenke)
+	rtu.Attach(1, th)
+	w.ctrl, err = sim.NewColdRoomController(room, sim.DefaultColdRoomControllerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ctrl.Update()
+	rtu.Attach(2, w.ctrl.Bank())
+
+	// The scale behind a serial server, the scanner on its own port.
+	sc := sim.DefaultScaleConfig()
+	sc.Interval = 20 * time.Millisecond
+	w.scale, err = sim.NewScale(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := sim.NewStreamServer("127.0.0.1:0", w.scale.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ss.Close() })
+	w.scan, err = sim.NewScannerServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.scan.Close() })
+
+	// The plan and the manifest of the parcels to come.
+	w.plan, err = sim.DemoSortPlan(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := sim.NewParcels(w.plan, sim.ParcelsConfig{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	var manifest strings.Builder
+	for range 20 {
+		p := gen.Next()
+		w.parcels = append(w.parcels, p)
+		if p.Village != "" {
+			fmt.Fprintf(&manifest, "%s,%s\n", p.Waybill, p.Village)
+		}
+	}
+	planJSON, _ := json.Marshal(w.plan)
+	if err := os.WriteFile(filepath.Join(state, "sortplan.json"), planJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "manifest.csv"), []byte(manifest.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	yaml := fmt.Sprintf(`site: %[1]s
+edge: %[1]s-e1
+state_dir: %[2]s
+log_level: debug
+status_interval: 1s
+mqtt: {broker: %[3]q}
+buses:
+  - {id: rs485-1, device: %[4]s, baud: 115200, timeout: 300ms}
+devices:
+  - {id: cr1-th, room: cr1, profile: th-renke, transport: rtu, bus: rs485-1, unit: 1, interval: 200ms}
+  - {id: cr1-ctl, room: cr1, profile: coldroom-ctrl, transport: rtu, bus: rs485-1, unit: 2, interval: 200ms}
+scales:
+  - {id: s1-scale, address: %[5]q, division_kg: 0.005, stable_for: 100ms}
+scanners:
+  - {id: s1-scan, kind: tcp, address: %[6]q}
+inputs:
+  - {id: cr1-door, pin: "sim:%[7]sdoor", kind: door, room: cr1}
+  - {id: s1-ok, pin: "sim:%[7]sok", kind: button, active_low: true}
+outputs:
+  - {id: s1-buzz, pin: "sim:%[7]sbuzz"}
+  - {id: red, pin: "sim:%[7]sred"}
+  - {id: amber, pin: "sim:%[7]samber"}
+  - {id: green, pin: "sim:%[7]sgreen"}
+stack_light: {red: red, amber: amber, green: green}
+stations:
+  - id: s1
+    scanner: s1-scan
+    scale: s1-scale
+    buzzer: s1-buzz
+    confirm: s1-ok
+    weigh_for: 3s
+    lamps:
+`, site, state, broker, slave.Name(), ss.Addr(), w.scan.Addr(), w.pins)
+	var outs strings.Builder
+	for _, bin := range w.plan.Stations[sim.DemoStation1] {
+		yaml += fmt.Sprintf("      %s: %s-lamp\n", bin, bin)
+		fmt.Fprintf(&outs, "  - {id: %s-lamp, pin: \"sim:%s%s\"}\n", bin, w.pins, bin)
+	}
+	xbin := w.plan.ExceptionBin[sim.DemoStation1]
+	yaml += fmt.Sprintf("      %s: %s-lamp\n", xbin, xbin)
+	fmt.Fprintf(&outs, "  - {id: %s-lamp, pin: \"sim:%s%s\"}\n", xbin, w.pins, xbin)
+	yaml = strings.Replace(yaml, "outputs:\n", "outputs:\n"+outs.String(), 1)
+
+	// The door is shut and the button up before the agent looks.
+	w.pin("door").Drive(pgpio.Low)
+	w.pin("ok").Drive(pgpio.High)
+
+	w.cfg, err = config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, yaml)
+	}
+	return w
+}
+
+// openPTY returns the two sides of a pseudo-terminal, the master
+// non-blocking so that closing it ends the simulator's read.
+func openPTY(tb testing.TB) (master, slave *os.File) {
+	tb.Helper()
+	m, s, err := pty.Open()
+	if err != nil {
+		tb.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer m.Close()
+	fd, err := syscall.Dup(int(m.Fd()))
+	if err == nil {
+		err = syscall.SetNonblock(fd, true)
+	}
+	if err != nil {
+		s.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return os.NewFile(uintptr(fd), m.Name()), s
+}
+
+// events collects the parcel events and results the agent publishes.
+type events struct {
+	mu      sync.Mutex
+	parcels []*contract.ParcelEvent
+	results []*contract.Result
+	tel     []*contract.Telemetry
+}
+
+func collect(t *testing.T, url string) *events {
+	t.Helper()
+	ev := &events{}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("collect-" + t.Name()).SetConnectRetry(true).SetAutoReconnect(true).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			c.Subscribe(contract.DefaultPrefix+"/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+				tp, msg, err := contract.Decode(contract.DefaultPrefix, m.Topic(), m.Payload())
+				if err != nil {
+					if tp.Kind != contract.KindCommand {
+						t.Errorf("agent published an invalid message on %s: %v", m.Topic(), err)
+					}
+					return
+				}
+				ev.mu.Lock()
+				defer ev.mu.Unlock()
+				switch x := msg.(type) {
+				case *contract.ParcelEvent:
+					ev.parcels = append(ev.parcels, x)
+				case *contract.Result:
+					ev.results = append(ev.results, x)
+				case *contract.Telemetry:
+					ev.tel = append(ev.tel, x)
+				}
+			})
+		}))
+	c.Connect()
+	t.Cleanup(func() { c.Disconnect(100) })
+	return ev
+}
+
+func (e *events) parcel(kind, waybill string) *contract.ParcelEvent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, p := range e.parcels {
+		if p.Kind == kind && p.Waybill == waybill {
+			return p
+		}
+	}
+	return nil
+}
+
+func (e *events) result(id string) *contract.Result {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.results {
+		if r.Command == id {
+			return r
+		}
+	}
+	return nil
+}
+
+func (e *events) lastField(device, field string) (float64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := len(e.tel) - 1; i >= 0; i-- {
+		if v, ok := e.tel[i].Fields[field]; ok && e.tel[i].Device == device {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func startAgent(t *testing.T, cfg config.Config) *Agent {
+	t.Helper()
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
+}
+
+func waitPin(t *testing.T, p *gpio.SimPin, what string, cond func(gpio.SimState) bool) gpio.SimState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := p.Wait(ctx, cond)
+	if err != nil {
+		t.Fatalf("%s: %v (pin state %+v)", what, err, st)
+	}
+	return st
+}
+
+func high(s gpio.SimState) bool { return s.Level == pgpio.High }
+
+// TestWarehouse runs a township warehouse through one agent and a real
+// Mosquitto: a parcel is scanned, weighed and lit into its bin, the
+// confirm button is pressed; an unknown code goes to the blinking
+// exception bin with the buzzer; the controller's setpoint is written by
+// a hub command and read back; the door contact becomes a reading.
+func TestWarehouse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs mosquitto")
+	}
+	broker := testenv.StartMosquitto(t)
+	w := newWarehouse(t, broker.URL())
+	ev := collect(t, broker.URL())
+	a := startAgent(t, w.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.scan.WaitClient(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitPin(t, w.pin("green"), "stack light green once connected", high)
+
+	// A known parcel: weighed, lit into its route's bin, confirmed.
+	var p sim.Parcel
+	for _, x := range w.parcels {
+		if x.Route != "" && x.Carrier.String() != "NONE" {
+			p = x
+			break
+		}
+	}
+	bin := p.Bin(w.plan, sim.DemoStation1)
+	w.scale.Set(1.25)
+	if err := w.scan.Send(p.Waybill); err != nil {
+		t.Fatal(err)
+	}
+	waitPin(t, w.pin(bin), "lamp of bin "+bin, high)
+	poll(t, 10*time.Second, "sorted event", func() bool { return ev.parcel(contract.EventSorted, p.Waybill) != nil })
+	got := ev.parcel(contract.EventSorted, p.Waybill)
+	if got.Bin != bin || got.Route != p.Route || got.Rule != "manifest" || got.WeightKg == nil || *got.WeightKg != 1.25 ||
+		got.Carrier != p.Carrier.String() || got.PlanVersion != w.plan.Version || got.Station != sim.DemoStation1 {
+		t.Errorf("sorted event %+v (weight %v), want bin %s route %s 1.25 kg carrier %s", got, deref(got.WeightKg), bin, p.Route, p.Carrier)
+	}
+	if err := w.pin("ok").Pulse(ctx, pgpio.Low, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "confirmed event", func() bool { return ev.parcel(contract.EventConfirmed, p.Waybill) != nil })
+	waitPin(t, w.pin(bin), "lamp off after confirm", func(s gpio.SimState) bool { return s.Level == pgpio.Low })
+
+	// An unknown code: exception bin blinking, three beeps.
+	xbin := w.plan.ExceptionBin[sim.DemoStation1]
+	before := w.pin("buzz").State().Highs
+	if err := w.scan.Send("NOTAWAYBILL42"); err != nil {
+		t.Fatal(err)
+	}
+	waitPin(t, w.pin(xbin), "exception bin blinking", func(s gpio.SimState) bool { return s.Highs >= 2 })
+	waitPin(t, w.pin("buzz"), "three beeps", func(s gpio.SimState) bool { return s.Highs >= before+3 })
+	poll(t, 10*time.Second, "exception event", func() bool { return ev.parcel(contract.EventSorted, "NOTAWAYBILL42") != nil })
+	if x := ev.parcel(contract.EventSorted, "NOTAWAYBILL42"); x.Exception != contract.ExceptionUnknown || x.Bin != xbin || x.Carrier != "" {
+		t.Errorf("exception event %+v", x)
+	}
+
+	// The hub writes the controller's setpoint; the result carries the value read back.
+	cmd := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL()).SetClientID("hub-" + t.Name()))
+	if tok := cmd.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer cmd.Disconnect(100)
+	send := func(id, name, args string) {
+		b := fmt.Sprintf(`{"v":1,"id":%q,"ts":%q,"name":%q,"args":%s}`, id, time.Now().UTC().Format(time.RFC3339Nano), name, args)
+		cmd.Publish(contract.CommandTopic(contract.DefaultPrefix, "tw03", "tw03-e1", name), 1, false, b).Wait()
+	}
+	send("hub-1", "write", `{"device":"cr1-ctl","field":"setpoint","value":-2.5}`)
+	send("hub-2", "write", `{"device":"cr1-ctl","field":"temperature","value":3}`)
+	send("hub-3", "write", `{"device":"cr1-ctl","field":"setpoint","value":99}`)
+	poll(t, 10*time.Second, "write results", func() bool { return ev.result("hub-3") != nil })
+	if r := ev.result("hub-1"); !r.OK || string(r.Data) != `{"device":"cr1-ctl","field":"setpoint","value":-2.5}` {
+		t.Errorf("setpoint write: %+v data %s", r, r.Data)
+	}
+	if r := ev.result("hub-2"); r.OK || !strings.Contains(r.Error, "not writable") {
+		t.Errorf("read-only write: %+v", r)
+	}
+	if r := ev.result("hub-3"); r.OK || !strings.Contains(r.Error, "setpoint") {
+		t.Errorf("out-of-range write: %+v", r)
+	}
+	if sp := w.ctrl.Room().Setpoint(); sp != -2.5 {
+		t.Errorf("room setpoint %v after the write, want -2.5", sp)
+	}
+	poll(t, 10*time.Second, "polled setpoint", func() bool { v, ok := ev.lastField("cr1-ctl", "setpoint"); return ok && v == -2.5 })
+
+	// The door opens: a reading of the room, never thinned.
+	w.pin("door").Drive(pgpio.High)
+	poll(t, 10*time.Second, "door reading", func() bool { v, ok := ev.lastField("cr1-door", "door_open"); return ok && v == 1 })
+
+	st := a.Stats()
+	if st.Stations["s1"].Scans != 2 || st.Events != 3 || st.Scanners["s1-scan"].Scans != 2 {
+		t.Errorf("stats %+v %+v", st.Stations, st.Scanners)
+	}
+}
+
+// TestWarehouseSortsOffline: with the uplink down from the start, scans
+// light their bins and the events wait on disk; when the broker comes,
+// they arrive in order.
+func TestWarehouseSortsOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs mosquitto")
+	}
+	broker := testenv.StartMosquitto(t)
+	broker.Stop()
+	w := newWarehouse(t, broker.URL())
+	startAgent(t, w.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.scan.WaitClient(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitPin(t, w.pin("amber"), "stack light amber while offline", high)
+	w.scale.Set(0.8)
+	var sent []string
+	for _, p := range w.parcels[:6] {
+		bin := p.Bin(w.plan, sim.DemoStation1)
+		n := w.pin(bin).State().Highs
+		if err := w.scan.Send(p.Waybill); err != nil {
+			t.Fatal(err)
+		}
+		waitPin(t, w.pin(bin), "lamp of "+p.Waybill, func(s gpio.SimState) bool { return s.Highs > n })
+		sent = append(sent, p.Waybill)
+	}
+	broker.Start()
+	ev := collect(t, broker.URL())
+	poll(t, 20*time.Second, "queued events delivered", func() bool {
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		return len(ev.parcels) >= len(sent)
+	})
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for i, p := range ev.parcels[:len(sent)] {
+		if p.Waybill != sent[i] || p.Kind != contract.EventSorted {
+			t.Errorf("event %d: %s %s, want sorted %s", i, p.Kind, p.Waybill, sent[i])
+		}
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
