@@ -4,28 +4,29 @@
 //	devsim -serve 127.0.0.1:1502 -rooms 2
 //	    serve simulated cold-room transmitters (units 1..N) over Modbus TCP
 //	devsim -county -hub http://127.0.0.1:8080 -broker tcp://127.0.0.1:18830
-//	    ask the hub for its cold rooms, simulate each township's transmitters
-//	    and run one real edge agent per township against them (make run)
+//	    ask the hub for its cold rooms, simulate each township's warehouse
+//	    (transmitters, a controller on RS-485, scales, scanners, GPIO, staff
+//	    sorting parcels) and run one real edge agent per township (make run)
+//	devsim -warehouse tw01 -rooms 19 -stations 2 -write-config edge.yaml
+//	    simulate one warehouse and write the configuration an edge-agent in
+//	    another process reads it with (the memory benchmark)
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/countylink/countylink/edge/agent"
-	"github.com/countylink/countylink/edge/config"
+	"gopkg.in/yaml.v3"
+
+	"github.com/countylink/countylink/edge/demo"
 	"github.com/countylink/countylink/edge/sim"
 )
 
@@ -33,8 +34,12 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	serve := flag.String("serve", "", "serve simulated transmitters on this Modbus TCP address")
-	rooms := flag.Int("rooms", 1, "with -serve: transmitters to simulate, as units 1..N")
+	rooms := flag.Int("rooms", 1, "with -serve or -warehouse: cold rooms to simulate")
 	county := flag.Bool("county", false, "simulate every township of the hub's county with an edge agent each")
+	warehouse := flag.String("warehouse", "", "simulate the warehouse of this township for an edge-agent in another process")
+	stations := flag.Int("stations", 2, "scanner stations per warehouse")
+	writeConfig := flag.String("write-config", "edge.yaml", "with -warehouse: where to write the agent's configuration")
+	every := flag.Duration("parcel-every", 5*time.Second, "mean time between parcels at a station")
 	hubURL := flag.String("hub", "http://127.0.0.1:8080", "with -county: the hub whose cold rooms to simulate")
 	brokerURL := flag.String("broker", "tcp://127.0.0.1:1883", "with -county: the broker the edge agents publish to")
 	stateDir := flag.String("state", "data/edges", "with -county: state directory of the edge agents")
@@ -61,8 +66,16 @@ func run() int {
 		<-ctx.Done()
 		return 0
 	case *county:
-		if err := runCounty(ctx, log, *hubURL, *brokerURL, *stateDir, *speed, *interval); err != nil {
+		err := demo.RunCounty(ctx, log, demo.CountyOptions{Hub: *hubURL, Broker: *brokerURL, StateDir: *stateDir,
+			Interval: *interval, Speed: *speed, Stations: *stations, ParcelEvery: *every})
+		if err != nil {
 			log.Error("county simulation", "err", err)
+			return 1
+		}
+		return 0
+	case *warehouse != "":
+		if err := runWarehouse(ctx, *warehouse, *rooms, *stations, *brokerURL, *stateDir, *writeConfig, *interval, *speed, *every); err != nil {
+			log.Error("warehouse simulation", "err", err)
 			return 1
 		}
 		return 0
@@ -95,84 +108,28 @@ func startRoom(ctx context.Context, srv *sim.ModbusTCPServer, u byte, name strin
 	go room.RunFast(ctx, bank, sim.LayoutRenke, 500*time.Millisecond, speed)
 }
 
-type hubRoom struct {
-	Site  string  `json:"site"`
-	Room  string  `json:"room"`
-	Class string  `json:"class"`
-	MinC  float64 `json:"min_c"`
-	MaxC  float64 `json:"max_c"`
-}
-
-// fetchRooms asks the hub for its cold rooms, waiting for it to start.
-func fetchRooms(ctx context.Context, hubURL string) ([]hubRoom, error) {
-	for {
-		rooms, err := func() ([]hubRoom, error) {
-			resp, err := http.Get(hubURL + "/api/v1/coldrooms")
-			if err != nil {
-				return nil, err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return nil, fmt.Errorf("hub answered %s", resp.Status)
-			}
-			var rs []hubRoom
-			return rs, json.NewDecoder(resp.Body).Decode(&rs)
-		}()
-		if err == nil {
-			return rooms, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("hub %s not reachable: %w", hubURL, err)
-		case <-time.After(500 * time.Millisecond):
-		}
+// runWarehouse simulates one warehouse and writes the configuration that
+// reads it; the staff scan parcels without waiting for the lamps, which
+// light in the other process.
+func runWarehouse(ctx context.Context, site string, rooms, stations int, broker, stateDir, out string, interval time.Duration, speed float64, every time.Duration) error {
+	rs := make([]demo.Room, rooms)
+	for i := range rs {
+		rs[i] = demo.Room{ID: fmt.Sprintf("cr%d", i+1), Setpoint: 2}
 	}
-}
-
-func runCounty(ctx context.Context, log *slog.Logger, hubURL, brokerURL, stateDir string, speed float64, interval time.Duration) error {
-	rooms, err := fetchRooms(ctx, hubURL)
+	w, err := demo.New(ctx, demo.Options{Site: site, Rooms: rs, Broker: broker, StateDir: filepath.Join(stateDir, site+"-e1"),
+		Interval: interval, Speed: speed, Stations: stations, ParcelEvery: every})
 	if err != nil {
 		return err
 	}
-	bySite := map[string][]hubRoom{}
-	for _, r := range rooms {
-		bySite[r.Site] = append(bySite[r.Site], r)
+	defer w.Close()
+	b, err := yaml.Marshal(w.Config())
+	if err != nil {
+		return err
 	}
-	siteIDs := make([]string, 0, len(bySite))
-	for s := range bySite {
-		siteIDs = append(siteIDs, s)
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return err
 	}
-	sort.Strings(siteIDs)
-	var wg sync.WaitGroup
-	for _, site := range siteIDs {
-		// One Modbus TCP gateway per warehouse, one transmitter per room behind it.
-		srv, err := sim.NewModbusTCPServer("127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		cfg := config.Default()
-		cfg.Site, cfg.Edge = site, site+"-e1"
-		cfg.StateDir = filepath.Join(stateDir, cfg.Edge)
-		cfg.MQTT.Broker = brokerURL
-		cfg.StatusInterval = time.Minute
-		for i, r := range bySite[site] {
-			unit := byte(i + 1)
-			startRoom(ctx, srv, unit, site+"/"+r.Room, (r.MinC+r.MaxC)/2, speed)
-			cfg.Devices = append(cfg.Devices, config.Device{ID: r.Room + "-th", Room: r.Room, Profile: "th-renke",
-				Address: srv.Addr(), Unit: int(unit), Interval: interval, Timeout: min(time.Second, interval/2), Retries: 1})
-		}
-		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("%s: %w", site, err)
-		}
-		a, err := agent.New(cfg, log.With("sim", true))
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); a.Run(ctx) }()
-	}
-	log.Info("county simulation running", "townships", len(siteIDs), "rooms", len(rooms), "broker", brokerURL, "speed", speed)
-	wg.Wait()
+	fmt.Printf("devsim: warehouse %s simulated; agent configuration in %s\n", site, out)
+	w.Staff(ctx, false)
 	return nil
 }

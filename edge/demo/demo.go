@@ -1,0 +1,440 @@
+// Package demo builds simulated township warehouses: the field devices of
+// package sim on their real transports (Modbus TCP, Modbus RTU over a
+// pseudo-terminal, scales and scanners on TCP sockets, simulated GPIO
+// lines), the edge agent configuration that reads them, and simulated
+// staff who sort parcels at the scanner stations. `make run` and the
+// memory benchmark use it; nothing in a real installation does.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	pgpio "periph.io/x/conn/v3/gpio"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/gpio"
+	"github.com/countylink/countylink/edge/modbus"
+	"github.com/countylink/countylink/edge/scale"
+	"github.com/countylink/countylink/edge/sim"
+)
+
+// Room is a cold room to simulate.
+type Room struct {
+	ID       string
+	Setpoint float64 // °C
+}
+
+// Options describe one township warehouse.
+type Options struct {
+	Site     string
+	Rooms    []Room
+	Broker   string        // the agent's broker URL
+	StateDir string        // the agent's state directory
+	Interval time.Duration // Modbus poll interval; default 5s
+	Speed    float64       // simulated seconds per real second for the cold rooms; default 30
+	Stations int           // scanner stations, 0 to 2
+	Villages int           // village routes of the sort plan; default 8
+	// ParcelEvery is the mean time between two parcels at a station;
+	// default 5s.
+	ParcelEvery time.Duration
+	// Parcels is how many parcels the manifest announces ahead; the
+	// staff go round them again when they run out. Default 2000.
+	Parcels int
+}
+
+// Warehouse is a running simulated warehouse.
+type Warehouse struct {
+	opt     Options
+	cfg     config.Config
+	plan    *contract.SortPlan
+	parcels []sim.Parcel
+
+	rooms    []*sim.ColdRoom
+	stations []*station
+	closers  []io.Closer
+}
+
+// station is one scanner station's simulated hardware.
+type station struct {
+	id      string
+	scanner *sim.ScannerServer
+	scale   *sim.Scale
+	pins    string // prefix of its pins' names
+	rng     *rand.Rand
+}
+
+// Config is the edge agent configuration that reads the warehouse.
+func (w *Warehouse) Config() config.Config { return w.cfg }
+
+// Plan is the warehouse's sort plan.
+func (w *Warehouse) Plan() *contract.SortPlan { return w.plan }
+
+// Close stops every simulator.
+func (w *Warehouse) Close() error {
+	var errs []error
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		errs = append(errs, w.closers[i].Close())
+	}
+	return errors.Join(errs...)
+}
+
+func seed(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// New starts the simulators of a warehouse, writes its sort plan and
+// manifest into the state directory, and returns it with the agent
+// configuration that reads it. The simulated rooms run until ctx ends.
+func New(ctx context.Context, opt Options) (*Warehouse, error) {
+	if opt.Interval == 0 {
+		opt.Interval = 5 * time.Second
+	}
+	if opt.Speed == 0 {
+		opt.Speed = 30
+	}
+	if opt.Villages == 0 {
+		opt.Villages = 8
+	}
+	if opt.ParcelEvery == 0 {
+		opt.ParcelEvery = 5 * time.Second
+	}
+	if opt.Parcels == 0 {
+		opt.Parcels = 2000
+	}
+	if opt.Stations < 0 || opt.Stations > 2 {
+		return nil, fmt.Errorf("demo: %d stations, want 0 to 2", opt.Stations)
+	}
+	w := &Warehouse{opt: opt}
+	ok := false
+	defer func() {
+		if !ok {
+			w.Close()
+		}
+	}()
+	cfg := config.Default()
+	cfg.Site, cfg.Edge = opt.Site, opt.Site+"-e1"
+	cfg.StateDir = opt.StateDir
+	cfg.MQTT.Broker = opt.Broker
+	cfg.StatusInterval = time.Minute
+	pins := opt.Site + "-"
+
+	// Every room has a transmitter behind the warehouse's Modbus TCP
+	// gateway; the first also has its controller on the RS-485 line.
+	gw, err := sim.NewModbusTCPServer("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	w.closers = append(w.closers, gw)
+	for i, r := range opt.Rooms {
+		room, err := newRoom(opt.Site+"/"+r.ID, r.Setpoint)
+		if err != nil {
+			return nil, err
+		}
+		w.rooms = append(w.rooms, room)
+		unit := byte(i + 1)
+		bank := sim.NewBank()
+		room.WriteTo(bank, sim.LayoutRenke)
+		gw.Attach(unit, bank)
+		cfg.Devices = append(cfg.Devices, config.Device{ID: r.ID + "-th", Room: r.ID, Profile: "th-renke",
+			Address: gw.Addr(), Unit: int(unit), Interval: opt.Interval, Timeout: min(time.Second, opt.Interval), Retries: 1})
+		door := pins + r.ID + "-door"
+		gpio.Sim(door).Drive(pgpio.Low)
+		cfg.Inputs = append(cfg.Inputs, config.Input{ID: r.ID + "-door", Pin: gpio.SimPrefix + door, Kind: "door", Room: r.ID})
+		if i == 0 {
+			master, slave, err := openPTY()
+			if err != nil {
+				return nil, err
+			}
+			rtu := sim.NewRTUServer(master)
+			w.closers = append(w.closers, rtu, slave)
+			ctrl, err := sim.NewColdRoomController(room, sim.DefaultColdRoomControllerConfig())
+			if err != nil {
+				return nil, err
+			}
+			rtu.Attach(1, ctrl.Bank())
+			bus := config.Bus{ID: "rs485-1", RTUConfig: busConfig(slave.Name())}
+			cfg.Buses = append(cfg.Buses, bus)
+			cfg.Devices = append(cfg.Devices, config.Device{ID: r.ID + "-ctl", Room: r.ID, Profile: "coldroom-ctrl",
+				Transport: "rtu", Bus: bus.ID, Unit: 1, Interval: opt.Interval})
+			go ctrl.Run(ctx, 500*time.Millisecond, opt.Speed)
+			go follow(ctx, room, bank, gpio.Sim(door), 500*time.Millisecond)
+		} else {
+			go runRoom(ctx, room, bank, gpio.Sim(door), 500*time.Millisecond, opt.Speed)
+		}
+	}
+
+	if opt.Stations > 0 {
+		if err := w.addStations(&cfg, pins); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("demo %s: %w", opt.Site, err)
+	}
+	w.cfg = cfg
+	ok = true
+	return w, nil
+}
+
+func newRoom(name string, setpoint float64) (*sim.ColdRoom, error) {
+	cfg := sim.DefaultColdRoomConfig()
+	cfg.Seed = seed(name)
+	cfg.Setpoint = setpoint
+	if setpoint < -10 {
+		cfg.Band, cfg.Ambient, cfg.CoolingPerHour = 1.5, 18, 20
+	}
+	room, err := sim.NewColdRoom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Start each room at its own point of the compressor cycle.
+	for i := uint64(0); i < cfg.Seed%180; i++ {
+		room.Step(time.Minute)
+	}
+	return room, nil
+}
+
+// runRoom steps a room at speed, writing its transmitter's registers and
+// its door contact.
+func runRoom(ctx context.Context, room *sim.ColdRoom, bank *sim.Bank, door *gpio.SimPin, tick time.Duration, speed float64) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		room.Step(time.Duration(float64(tick) * speed))
+		room.WriteTo(bank, sim.LayoutRenke)
+		setDoor(door, room.DoorOpen())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// follow copies a room stepped by its controller into its transmitter's
+// registers and its door contact.
+func follow(ctx context.Context, room *sim.ColdRoom, bank *sim.Bank, door *gpio.SimPin, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		room.WriteTo(bank, sim.LayoutRenke)
+		setDoor(door, room.DoorOpen())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func setDoor(p *gpio.SimPin, open bool) {
+	l := pgpio.Low
+	if open {
+		l = pgpio.High
+	}
+	if p.State().Level != l {
+		p.Drive(l)
+	}
+}
+
+// busConfig is the RS-485 line: the factory 9600 8N1 of most sensors.
+func busConfig(port string) modbus.RTUConfig {
+	c := modbus.DefaultRTUConfig()
+	c.Device = port
+	return c
+}
+
+// addStations sets up the scanner stations, the sort plan and the manifest.
+func (w *Warehouse) addStations(cfg *config.Config, pins string) error {
+	villages := slices.Clone(villageNames)
+	if w.opt.Villages < len(villages) {
+		villages = villages[:w.opt.Villages]
+	}
+	plan, err := sim.DemoSortPlan(w.opt.Site, villages...)
+	if err != nil {
+		return err
+	}
+	plan.Version = "demo-" + w.opt.Site
+	w.plan = plan
+	gen, err := sim.NewParcels(plan, sim.ParcelsConfig{Seed: seed(w.opt.Site), Unknown: 0.02, Outside: 0.03})
+	if err != nil {
+		return err
+	}
+	var manifest strings.Builder
+	manifest.WriteString("# demo manifest: waybill,village\n")
+	for range w.opt.Parcels {
+		p := gen.Next()
+		w.parcels = append(w.parcels, p)
+		if p.Village != "" {
+			fmt.Fprintf(&manifest, "%s,%s\n", p.Waybill, p.Village)
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(plan)
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, "sortplan.json"), b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, "manifest.csv"), []byte(manifest.String()), 0o644); err != nil {
+		return err
+	}
+
+	formats := []sim.ScaleFormat{sim.ScaleXK3190, sim.ScaleToledo}
+	for i, id := range []string{sim.DemoStation1, sim.DemoStation2}[:w.opt.Stations] {
+		sc := sim.DefaultScaleConfig()
+		sc.Seed = seed(w.opt.Site + id)
+		sc.Format = formats[i]
+		sc.Checksum = true
+		scl, err := sim.NewScale(sc)
+		if err != nil {
+			return err
+		}
+		ss, err := sim.NewStreamServer("127.0.0.1:0", scl.Run)
+		if err != nil {
+			return err
+		}
+		w.closers = append(w.closers, ss)
+		scn, err := sim.NewScannerServer("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		w.closers = append(w.closers, scn)
+		st := &station{id: id, scanner: scn, scale: scl, pins: pins + id + "-", rng: rand.New(rand.NewPCG(seed(w.opt.Site+id), 1))}
+		w.stations = append(w.stations, st)
+
+		format := scale.XK3190
+		if sc.Format == sim.ScaleToledo {
+			format = scale.ToledoChecksum
+		}
+		scaleCfg := config.Scale{ID: id + "-scale", Address: ss.Addr()}
+		scaleCfg.Line.Baud, scaleCfg.Line.DataBits, scaleCfg.Line.Parity = 9600, 8, "none"
+		scaleCfg.Config.Format = format
+		scaleCfg.Config.Division, scaleCfg.Config.StableDivisions, scaleCfg.Config.StableFor = 0.005, 2, 300*time.Millisecond
+		cfg.Scales = append(cfg.Scales, scaleCfg)
+		cfg.Scanners = append(cfg.Scanners, config.Scanner{ID: id + "-scan", Kind: "tcp", Address: scn.Addr()})
+		stc := config.Station{ID: id, Scanner: id + "-scan", Scale: id + "-scale", Buzzer: id + "-buzz", Confirm: id + "-ok",
+			Lamps: map[string]string{}, LampFor: 8 * time.Second, WeighFor: 2 * time.Second}
+		bins := []string{plan.ExceptionBin[id]}
+		for _, bin := range plan.Stations[id] {
+			bins = append(bins, bin)
+		}
+		slices.Sort(bins)
+		for _, bin := range bins {
+			out := id + "-" + bin
+			stc.Lamps[bin] = out
+			cfg.Outputs = append(cfg.Outputs, config.Output{ID: out, Pin: gpio.SimPrefix + st.pins + bin})
+		}
+		cfg.Outputs = append(cfg.Outputs, config.Output{ID: id + "-buzz", Pin: gpio.SimPrefix + st.pins + "buzz"})
+		gpio.Sim(st.pins + "ok").Drive(pgpio.High)
+		cfg.Inputs = append(cfg.Inputs, config.Input{ID: id + "-ok", Pin: gpio.SimPrefix + st.pins + "ok", Kind: "button", ActiveLow: true})
+		cfg.Stations = append(cfg.Stations, stc)
+	}
+	return nil
+}
+
+// villageNames are the demo's villages, eight per township at most.
+var villageNames = []string{"李家村", "王庄", "张湾村", "刘家坝", "陈家沟", "杨柳村", "赵家岭", "黄土坡"}
+
+// Staff runs the simulated staff of every station until ctx ends: each
+// puts a parcel on the scale, scans it, waits for a lamp, carries it to
+// the bin and presses confirm, then takes the next. seeLamps false is for
+// an agent in another process, whose lamps cannot be seen from here: the
+// staff then pause instead of waiting for the lamp and do not confirm.
+func (w *Warehouse) Staff(ctx context.Context, seeLamps bool) {
+	var wg sync.WaitGroup
+	for i, st := range w.stations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.work(ctx, w.parcels, i, len(w.stations), w.plan, w.opt.ParcelEvery, seeLamps)
+		}()
+	}
+	wg.Wait()
+}
+
+func (st *station) work(ctx context.Context, parcels []sim.Parcel, first, step int, plan *contract.SortPlan, every time.Duration, seeLamps bool) {
+	if st.scanner.WaitClient(ctx) != nil {
+		return
+	}
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for i := first; ctx.Err() == nil; i += step {
+		p := parcels[i%len(parcels)]
+		kg := 0.2 + st.rng.Float64()*st.rng.Float64()*12 // mostly small parcels
+		st.scale.Place(float64(int(kg*100))/100, 300*time.Millisecond)
+		if !sleep(150 * time.Millisecond) {
+			return
+		}
+		lamp := gpio.Sim(st.pins + p.Bin(plan, st.id))
+		before := lamp.State().Highs
+		switch n := st.rng.IntN(100); {
+		case n < 2:
+			st.scanner.SendNoise(sim.ScanGarbage) // a scanner misread
+		case n < 6:
+			st.scanner.SendRepeated(p.Waybill, 2) // read twice under the beam: one scan
+		}
+		if err := st.scanner.Send(p.Waybill); err != nil {
+			if !sleep(time.Second) {
+				return
+			}
+			continue
+		}
+		if seeLamps {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := lamp.Wait(wctx, func(s gpio.SimState) bool { return s.Highs > before })
+			cancel()
+			if err == nil && sleep(time.Duration(800+st.rng.IntN(1500))*time.Millisecond) {
+				gpio.Sim(st.pins+"ok").Pulse(ctx, pgpio.Low, 120*time.Millisecond)
+			}
+		}
+		st.scale.Set(0)
+		half := every / 2
+		if !sleep(half + time.Duration(st.rng.Int64N(int64(every)))) {
+			return
+		}
+	}
+}
+
+// openPTY returns a pseudo-terminal: the master for the simulator (non-
+// blocking, so that closing it ends the simulator's read) and the slave
+// whose name the agent opens as its RS-485 adapter.
+func openPTY() (master, slave *os.File, err error) {
+	m, s, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.Close()
+	fd, err := syscall.Dup(int(m.Fd()))
+	if err == nil {
+		err = syscall.SetNonblock(fd, true)
+	}
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fd), m.Name()), s, nil
+}
