@@ -69,9 +69,11 @@ fuzz:
 # backlog; BENCH_MESSAGES=100000 make bench is a quicker look.
 bench: deps
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench=. -benchmem -count=1 \
-		./edge/queue/ ./edge/station/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/
-	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='Replay1M|HubIngest' -benchtime=1x -count=1 -timeout 30m -v ./deploy/e2e/ \
-		| grep -E '^(Benchmark|ok|FAIL|---)|bench_test'
+		./edge/queue/ ./edge/station/ ./edge/modbus/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/
+	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='AgentScanToLamp' -benchtime=1x -count=1 -v ./edge/agent/ \
+		| grep -E '^(Benchmark|ok|FAIL|---)|warehouse_test'
+	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='Replay1M|HubIngest|EdgeAgentRSS' -benchtime=1x -count=1 -timeout 30m -v ./deploy/e2e/ \
+		| grep -E '^(Benchmark|ok|FAIL|---)|bench_test|bench_rss_test'
 
 # The README's screenshots: the wall screen in Chinese and English, from a
 # real hub fed over MQTT, rendered by headless Chromium.

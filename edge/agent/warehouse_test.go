@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,7 +45,7 @@ type warehouse struct {
 
 func (w *warehouse) pin(name string) *gpio.SimPin { return gpio.Sim(w.pins + name) }
 
-func newWarehouse(t *testing.T, broker string) *warehouse {
+func newWarehouse(t testing.TB, broker string) *warehouse {
 	t.Helper()
 	w := &warehouse{pins: strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())) + "-"}
 	const site = "tw03"
@@ -94,7 +97,7 @@ func newWarehouse(t *testing.T, broker string) *warehouse {
 	}
 	state := t.TempDir()
 	var manifest strings.Builder
-	for range 20 {
+	for range 1000 {
 		p := gen.Next()
 		w.parcels = append(w.parcels, p)
 		if p.Village != "" {
@@ -255,7 +258,7 @@ func (e *events) lastField(device, field string) (float64, bool) {
 	return 0, false
 }
 
-func startAgent(t *testing.T, cfg config.Config) *Agent {
+func startAgent(t testing.TB, cfg config.Config) *Agent {
 	t.Helper()
 	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -427,4 +430,105 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// BenchmarkAgentScanToLamp times a whole agent from a scan sent by a
+// fixed-mount scanner on TCP to its bin lamp's GPIO write, at 1,000 scans a
+// minute, with the station's events going to the durable queue (fsynced)
+// and a parcel on the scale. The baseline, in the same run, is the bare
+// path the agent cannot avoid: the same line sent over loopback TCP to a
+// reader goroutine that writes a simulated pin.
+func BenchmarkAgentScanToLamp(b *testing.B) {
+	broker := testenv.StartMosquitto(b)
+	w := newWarehouse(b, broker.URL())
+	startAgent(b, w.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := w.scan.WaitClient(ctx); err != nil {
+		b.Fatal(err)
+	}
+	w.scale.Set(1.5)
+	time.Sleep(300 * time.Millisecond) // settled
+
+	const perMinute = 1000
+	gap := time.Minute / perMinute
+	n := max(b.N, 600)
+	lat := make([]time.Duration, 0, n)
+	tick := time.NewTicker(gap)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		p := w.parcels[i%len(w.parcels)]
+		lamp := w.pin(p.Bin(w.plan, sim.DemoStation1))
+		before := lamp.State().Highs
+		start := time.Now()
+		if err := w.scan.Send(p.Waybill); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := lamp.Wait(ctx, func(s gpio.SimState) bool { return s.Highs > before }); err != nil {
+			b.Fatalf("scan %d: %v", i, err)
+		}
+		lat = append(lat, time.Since(start))
+		// The next parcel is not the same code: the de-duplicator would
+		// swallow a repeat within its window, as it should.
+	}
+	b.StopTimer()
+	bare := bareScanToPin(b, n, gap)
+	p50, p99 := percentile(lat, 50), percentile(lat, 99)
+	b50, b99 := percentile(bare, 50), percentile(bare, 99)
+	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(b99.Microseconds()), "bare-p99-µs")
+	b.ReportMetric(float64(p99)/float64(b99), "ratio-p99")
+	b.Logf("scan to lamp through the agent, %d scans at %d/min: p50 %v, p99 %v, max %v (goal p99 ≤ 5 ms); bare TCP line to pin: p50 %v, p99 %v; ratio p99 %.1f",
+		n, perMinute, p50, p99, percentile(lat, 100), b50, b99, float64(p99)/float64(b99))
+}
+
+// bareScanToPin is the baseline: a line over loopback TCP, read by a
+// goroutine that writes a simulated pin.
+func bareScanToPin(b *testing.B, n int, gap time.Duration) []time.Duration {
+	srv, err := sim.NewScannerServer("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	pin := gpio.NewSimPin("bare")
+	go func() {
+		sc := bufio.NewScanner(conn)
+		for sc.Scan() {
+			pin.Out(pgpio.High)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv.WaitClient(ctx)
+	tick := time.NewTicker(gap)
+	defer tick.Stop()
+	lat := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		<-tick.C
+		before := pin.State().Highs
+		start := time.Now()
+		srv.Send(fmt.Sprintf("SF%013d", i))
+		if _, err := pin.Wait(ctx, func(s gpio.SimState) bool { return s.Highs > before }); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := len(s) * p / 100
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return s[i]
 }
