@@ -124,7 +124,11 @@ func (a *Agent) build() error {
 		)
 		switch dc.Transport {
 		case "rtu":
-			t, retries = buses[dc.Bus], 0 // the bus retries, and keeps the slave's health
+			bus := buses[dc.Bus]
+			if dc.Retries > 0 {
+				bus.SetRetries(byte(dc.Unit), dc.Retries)
+			}
+			t, retries = bus, 0 // the bus retries, and keeps the slave's health
 		default:
 			ep := endpoints[dc.Address]
 			if ep == nil {

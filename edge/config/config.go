@@ -97,7 +97,7 @@ type Device struct {
 	Unit      int           `yaml:"unit"`      // slave id, 1..247 (0 and 255 for TCP gateways that ignore it)
 	Interval  time.Duration `yaml:"interval"`  // poll period
 	Timeout   time.Duration `yaml:"timeout"`   // per request, tcp (an rtu device has its bus's); default 1s or the interval if shorter
-	Retries   int           `yaml:"retries"`   // extra attempts after a timeout or transport error
+	Retries   int           `yaml:"retries"`   // extra attempts after a timeout or transport error; for rtu, 0 keeps the bus's
 }
 
 // Scale is a weighing indicator in continuous-output mode, on a serial

@@ -44,9 +44,24 @@ type Bus struct {
 
 	now func() time.Time // the clock of slave health; tests set it
 
-	mu     sync.Mutex // guards slaves and stats
-	slaves map[byte]*SlaveStatus
-	stats  BusStats
+	mu      sync.Mutex // guards slaves, retries and stats
+	slaves  map[byte]*SlaveStatus
+	retries map[byte]int // per-slave overrides of cfg.Retries
+	stats   BusStats
+}
+
+// SetRetries sets how many extra attempts requests to unit get, in place of
+// the bus's Retries: a slave on a noisy stretch of cable may deserve more,
+// a slow controller whose every timeout holds the line for the others
+// fewer. The timeout itself is the bus's: the serial port fixes its read
+// timeout when it is opened.
+func (b *Bus) SetRetries(unit byte, retries int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.retries == nil {
+		b.retries = map[byte]int{}
+	}
+	b.retries[unit] = max(retries, 0)
 }
 
 var _ Transport = (*Bus)(nil)
@@ -237,7 +252,13 @@ func (b *Bus) do(ctx context.Context, unit byte, call func() ([]byte, error)) ([
 		b.mu.Unlock()
 	}()
 
-	attempts := 1 + b.cfg.Retries
+	b.mu.Lock()
+	retries, ok := b.retries[unit]
+	b.mu.Unlock()
+	if !ok {
+		retries = b.cfg.Retries
+	}
+	attempts := 1 + retries
 	if probe {
 		attempts = 1 // an offline slave gets one chance per OfflinePoll
 	}

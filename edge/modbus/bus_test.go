@@ -562,3 +562,21 @@ func BenchmarkRTUBus8Slaves(b *testing.B) {
 		b.Fatalf("%d collisions", c)
 	}
 }
+
+// TestBusPerSlaveRetries: a slave's own retry count replaces the bus's.
+func TestBusPerSlaveRetries(t *testing.T) {
+	r := newRig(t, func(c *RTUConfig) { c.Retries = 0; c.Timeout = 100 * time.Millisecond; c.OfflineAfter = 10 })
+	r.srv.Attach(1, slaveBank(1))
+	r.srv.Attach(2, slaveBank(2))
+	r.srv.SetFault(1, sim.FaultTimeout)
+	r.srv.SetFault(2, sim.FaultTimeout)
+	r.bus.SetRetries(2, 2)
+	ctx := context.Background()
+	r.bus.Read(ctx, 1, profile.Holding, 0, 1)
+	r.bus.Read(ctx, 2, profile.Holding, 0, 1)
+	s1, _ := r.bus.Slave(1)
+	s2, _ := r.bus.Slave(2)
+	if s1.Requests != 1 || s2.Requests != 3 {
+		t.Fatalf("requests: slave 1 %d (bus retries 0), slave 2 %d (its own 2)", s1.Requests, s2.Requests)
+	}
+}
