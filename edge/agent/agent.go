@@ -201,8 +201,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.stationLoop(ctx, st) }()
 	}
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); a.stackLoop(ctx) }()
+	go func() { defer wg.Done(); a.noiseLoop(ctx) }()
 	go func() { defer wg.Done(); a.sendLoop(ctx) }()
 	go func() { defer wg.Done(); a.statusLoop(ctx) }()
 	go func() { defer wg.Done(); a.clockLoop(ctx) }()
@@ -437,6 +438,7 @@ type Stats struct {
 	Scanners                                                              map[string]scanner.Stats
 	Stations                                                              map[string]station.Stats
 	Scales                                                                map[string]scale.Stats
+	Inputs                                                                map[string]gpio.InputStats
 	Backlog                                                               int64
 	Queue                                                                 queue.Stats
 	Connected                                                             bool
@@ -449,7 +451,10 @@ func (a *Agent) Stats() Stats {
 		PublishErrors: a.publishErrors.Load(), BadCommands: a.badCommands.Load(), QueueErrors: a.queueErrors.Load(),
 		LivePublished: a.livePublished.Load(),
 		Backlog:       backlog(qs), Queue: qs, Events: a.events.Load(), Scanners: a.scanCounts.Stats(),
-		Stations: map[string]station.Stats{}, Scales: map[string]scale.Stats{}}
+		Stations: map[string]station.Stats{}, Scales: map[string]scale.Stats{}, Inputs: map[string]gpio.InputStats{}}
+	for _, in := range a.inputs {
+		s.Inputs[in.cfg.ID] = in.in.Stats()
+	}
 	for _, st := range a.stations {
 		s.Stations[st.cfg.ID] = st.st.Stats()
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/countylink/countylink/edge/config"
 	"github.com/countylink/countylink/edge/gpio"
 	"github.com/countylink/countylink/edge/queue"
+	"github.com/countylink/countylink/edge/scale"
+	"github.com/countylink/countylink/edge/scanner"
 )
 
 // openGPIO opens the configured outputs and inputs. A pin that does not
@@ -152,5 +154,49 @@ func (a *Agent) health() gpio.Light {
 func (a *Agent) closeOutputs() {
 	for _, o := range a.outputs {
 		o.Close()
+	}
+}
+
+// noiseLoop logs, once a minute at most per device, the bad input its
+// counters saw since the last look: scanner noise, garbage and bad frames
+// from a scale, bouncing contacts, each with the device's name. The
+// counters themselves are in Stats.
+func (a *Agent) noiseLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	prevScan := map[string]scanner.Stats{}
+	prevScale := map[string]scale.Stats{}
+	prevIn := map[string]gpio.InputStats{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for id, s := range a.scanCounts.Stats() {
+			p := prevScan[id]
+			if d := s.Noise - p.Noise; d > 0 {
+				a.log.Warn("scanner sent lines that are no code (too long, control characters)", "scanner", id, "lines", d)
+			}
+			if d := s.Errors - p.Errors; d > 0 {
+				a.log.Warn("scanner connection failures", "scanner", id, "count", d)
+			}
+			prevScan[id] = s
+		}
+		for _, sc := range a.scales {
+			s, p := sc.Stats(), prevScale[sc.cfg.ID]
+			if d := (s.Framing + s.Checksum + s.Garbage) - (p.Framing + p.Checksum + p.Garbage); d > 0 {
+				a.log.Warn("scale sent bad frames", "scale", sc.cfg.ID, "cut_or_bad", s.Framing-p.Framing,
+					"checksum", s.Checksum-p.Checksum, "garbage_runs", s.Garbage-p.Garbage)
+			}
+			prevScale[sc.cfg.ID] = s
+		}
+		for _, in := range a.inputs {
+			s, p := in.in.Stats(), prevIn[in.cfg.ID]
+			if d := s.Bounces - p.Bounces; d > 0 {
+				a.log.Info("contact bounced (debounced away)", "input", in.cfg.ID, "bounces", d)
+			}
+			prevIn[in.cfg.ID] = s
+		}
 	}
 }

@@ -375,9 +375,16 @@ func TestWarehouse(t *testing.T) {
 	w.pin("door").Drive(pgpio.High)
 	poll(t, 10*time.Second, "door reading", func() bool { v, ok := ev.lastField("cr1-door", "door_open"); return ok && v == 1 })
 
+	// Bad input is counted against its device; nothing else is lost.
+	w.pin("door").Drive(pgpio.Low, pgpio.High, pgpio.Low) // a bouncing contact closing
+	poll(t, 10*time.Second, "door shut", func() bool { v, ok := ev.lastField("cr1-door", "door_open"); return ok && v == 0 })
+	w.scan.SendNoise(sim.ScanGarbage)
+	w.scan.SendNoise(sim.ScanOverlong)
+	poll(t, 10*time.Second, "scanner noise counted", func() bool { return a.Stats().Scanners["s1-scan"].Noise == 2 })
+
 	st := a.Stats()
-	if st.Stations["s1"].Scans != 2 || st.Events != 3 || st.Scanners["s1-scan"].Scans != 2 {
-		t.Errorf("stats %+v %+v", st.Stations, st.Scanners)
+	if st.Stations["s1"].Scans != 2 || st.Events != 3 || st.Scanners["s1-scan"].Scans != 2 || st.Inputs["cr1-door"].Bounces == 0 {
+		t.Errorf("stats %+v %+v %+v", st.Stations, st.Scanners, st.Inputs)
 	}
 }
 
