@@ -41,7 +41,8 @@ type scaleDev struct {
 	mu      sync.Mutex
 	r       *scale.Reader
 	errText string
-	stats   scale.Stats // of readers already closed
+	stats   scale.Stats   // of readers already closed
+	lastRd  scale.Reading // the last reading of the reader last closed
 }
 
 var errScaleDown = errors.New("scale: line not open")
@@ -78,6 +79,16 @@ func (s *scaleDev) WaitStable(ctx context.Context, timeout time.Duration) (float
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// last is the latest good reading of the line open now, zero if none.
+func (s *scaleDev) last() scale.Reading {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.r == nil {
+		return s.lastRd
+	}
+	return s.r.Latest()
 }
 
 // health reports whether the scale is sending frames.
@@ -129,6 +140,7 @@ func (s *scaleDev) run(ctx context.Context) {
 				stop()
 				s.mu.Lock()
 				s.stats = addScaleStats(s.stats, r.Stats())
+				s.lastRd = r.Latest()
 				s.r = nil
 				s.mu.Unlock()
 			}
@@ -314,6 +326,15 @@ func loadPlan(path, site string) (*contract.SortPlan, error) {
 	return p, nil
 }
 
+// CheckPlan checks the sort plan and manifest files of cfg, if they exist.
+func CheckPlan(cfg config.Config) error {
+	if _, err := loadPlan(cfg.SortPlan, cfg.Site); err != nil {
+		return err
+	}
+	_, err := newManifest(cfg.Manifest).load()
+	return err
+}
+
 // setPlan checks a plan sent by the hub, writes it to the plan file
 // atomically and hands it to every station.
 func (a *Agent) setPlan(raw []byte) (*contract.SortPlan, error) {
@@ -404,6 +425,12 @@ func (m *manifest) load() (int, error) {
 		m.m[wb] = village
 	}
 	return len(m.m), sc.Err()
+}
+
+func (m *manifest) size() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.m)
 }
 
 func (m *manifest) village(waybill string) (string, bool) {

@@ -539,3 +539,38 @@ func percentile(d []time.Duration, p int) time.Duration {
 	}
 	return s[i]
 }
+
+// TestProbe: the installer's check reports every device of the warehouse
+// over its real transport, lights each output, and reads a scan.
+func TestProbe(t *testing.T) {
+	w := newWarehouse(t, "tcp://127.0.0.1:1") // no broker: the probe does not connect
+	w.scale.Set(2.5)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if w.scan.WaitClient(ctx) == nil {
+			w.scan.Send(w.parcels[0].Waybill)
+		}
+	}()
+	var out strings.Builder
+	failed := Probe(context.Background(), w.cfg, &out, ProbeOptions{ScanWait: 10 * time.Second, LampFor: 10 * time.Millisecond, ScaleWait: time.Second})
+	report := out.String()
+	if failed != 0 {
+		t.Errorf("%d failed:\n%s", failed, report)
+	}
+	for _, want := range []string{
+		"ok   modbus   cr1-th       rs485-1 unit 1 (th-renke): humidity=",
+		"ok   modbus   cr1-ctl      rs485-1 unit 2 (coldroom-ctrl): ",
+		"ok   scale    s1-scale     2.500 kg",
+		"ok   input    cr1-door     door sim:",
+		"ok   scanner  s1-scan      read \"" + w.parcels[0].Waybill + "\"",
+		"ok   plan     sortplan     version ",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if st := w.pin("b99").State(); st.Highs == 0 {
+		t.Errorf("output b99 never switched on: %+v", st)
+	}
+}
