@@ -152,7 +152,12 @@ func (o *Output) Set(m Mode) {
 func (o *Output) run(ctx context.Context, m Mode, done chan struct{}) {
 	defer close(done)
 	var end <-chan time.Time
-	if m.For > 0 {
+	// A timed blink ends after a number of half-periods, not at a time: a
+	// busy box may deliver ticks late, and three beeps must stay three.
+	toggles := -1
+	if m.For > 0 && m.Blink > 0 && m.For >= m.Blink {
+		toggles = int(m.For/m.Blink) - 1
+	} else if m.For > 0 {
 		t := time.NewTimer(m.For)
 		defer t.Stop()
 		end = t.C
@@ -165,6 +170,10 @@ func (o *Output) run(ctx context.Context, m Mode, done chan struct{}) {
 	}
 	on := true
 	for {
+		if toggles == 0 {
+			o.write(false)
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -174,6 +183,9 @@ func (o *Output) run(ctx context.Context, m Mode, done chan struct{}) {
 		case <-tick:
 			on = !on
 			o.write(on)
+			if toggles > 0 {
+				toggles--
+			}
 		}
 	}
 }
