@@ -1,6 +1,6 @@
 // Package hub holds the county hub's domain types and the interfaces its
-// parts meet at: sites and their cold rooms, stored readings and edge
-// states, and the stores that keep them. Implementations live in
+// parts meet at: sites and their cold rooms, stored readings, parcel events
+// and edge states, and the stores that keep them. Implementations live in
 // sub-packages named after what they wrap (influx, sqlite, mqtt, ...), and
 // cmd/hub wires them together, as in Ben Johnson's wtf layout.
 package hub
@@ -9,11 +9,17 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/countylink/countylink/contract"
 )
 
 // ErrRejected marks a store write refused for its content (InfluxDB's field
 // type conflict, for one): writing the same batch again cannot succeed.
 var ErrRejected = errors.New("store rejected the write")
+
+// ErrNotConnected is returned when a message for the edges cannot be sent
+// because the hub has no connection to the broker.
+var ErrNotConnected = errors.New("not connected to the broker")
 
 // SiteKind is a level of the county network.
 type SiteKind string
@@ -74,6 +80,85 @@ type EdgeState struct {
 	LastSeen time.Time `json:"last_seen"`
 	Agent    string    `json:"agent,omitempty"`
 	Backlog  int64     `json:"backlog"`
+}
+
+// ParcelEvent is a scanner station's parcel event as stored: what the
+// station decided for a scanned parcel (kind "sorted") or that staff
+// confirmed it in its bin (kind "confirmed"), with the identities and times
+// the hub checked.
+type ParcelEvent struct {
+	ID          string    `json:"id"` // the producer's message id
+	Site        string    `json:"site"`
+	Edge        string    `json:"edge"`
+	Station     string    `json:"station"`
+	Kind        string    `json:"kind"` // contract.EventSorted or contract.EventConfirmed
+	Waybill     string    `json:"waybill"`
+	Carrier     string    `json:"carrier"`
+	Route       string    `json:"route"` // empty for the exception bin
+	Bin         string    `json:"bin"`
+	Rule        string    `json:"rule"`
+	Exception   string    `json:"exception"` // why the parcel went to the exception bin; empty otherwise
+	PlanVersion string    `json:"plan_version"`
+	WeightKg    *float64  `json:"weight_kg"` // nil when the station had no stable weight
+	WeighError  string    `json:"weigh_error"`
+	TS          time.Time `json:"ts"`   // event time, corrected for clock skew when detected
+	Recv        time.Time `json:"recv"` // when the hub received it
+	// ClockFault says why TS is the receive time rather than the edge's:
+	// the edge's clock was not to be trusted. Empty normally.
+	ClockFault string `json:"clock_fault"`
+}
+
+// ParcelTotals are a site's parcel counts over a period (the wall screen
+// shows today's). Each event counts: a parcel scanned twice is sorted twice.
+type ParcelTotals struct {
+	Sorted     int       `json:"sorted"`     // "sorted" events, the exception bin included
+	Confirmed  int       `json:"confirmed"`  // "confirmed" events
+	Exceptions int       `json:"exceptions"` // "sorted" events to the exception bin
+	WeightKg   float64   `json:"weight_kg"`  // weights of the "sorted" events
+	Last       time.Time `json:"last_event,omitzero"`
+}
+
+// Add counts ev.
+func (t *ParcelTotals) Add(ev *ParcelEvent) {
+	switch ev.Kind {
+	case contract.EventSorted:
+		t.Sorted++
+		if ev.Exception != "" {
+			t.Exceptions++
+		}
+		if ev.WeightKg != nil {
+			t.WeightKg += *ev.WeightKg
+		}
+	case contract.EventConfirmed:
+		t.Confirmed++
+	}
+	if ev.TS.After(t.Last) {
+		t.Last = ev.TS
+	}
+}
+
+// EventQuery selects stored parcel events, newest first.
+type EventQuery struct {
+	Site    string    // empty for every site
+	Waybill string    // empty for every waybill
+	Before  time.Time // only events before this time; zero for no bound
+	Limit   int       // at most this many; the store may cap it
+}
+
+// EventWriter stores parcel events. An event whose id is stored already is
+// left as it is, so a re-sent event is stored once. SaveEvents returns the
+// events it stored now, in their order, leaving out those it had.
+type EventWriter interface {
+	SaveEvents(ctx context.Context, evs []*ParcelEvent) (stored []*ParcelEvent, err error)
+}
+
+// EventStore keeps parcel events and answers questions about them.
+type EventStore interface {
+	EventWriter
+	// Events returns the events q selects, newest first.
+	Events(ctx context.Context, q EventQuery) ([]*ParcelEvent, error)
+	// ParcelTotals counts the events of each site with from <= ts < to.
+	ParcelTotals(ctx context.Context, from, to time.Time) (map[string]ParcelTotals, error)
 }
 
 // SeriesWriter stores readings as time series. Writing the same reading

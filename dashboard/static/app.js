@@ -22,7 +22,7 @@
   let clockOffset = 0; // hub clock minus ours, from the Date header
 
   const rooms = new Map(); // "site/room" -> {d, seen, n: nodes}
-  const sites = new Map(); // id -> {d, seen, n: nodes or null for villages}
+  const sites = new Map(); // id -> {d, seen, streamed, n: nodes or null for villages}
 
   // ---- text and numbers -------------------------------------------------
 
@@ -243,10 +243,41 @@
     li.dataset.site = d.id;
     el("span", "dot", li);
     const name = el("span", "s-name", li);
-    const backlog = el("span", "backlog", li);
+    // Today's parcels and the backlog badge, at the right of the name, or
+    // together on a line of their own when they do not fit beside it.
+    const side = el("span", "s-side", li);
+    side.hidden = true;
+    const parcels = el("span", "parcels", side);
+    parcels.hidden = true;
+    const sorted = el("span", "p-sorted", parcels);
+    const exc = el("span", "p-exc", parcels);
+    exc.hidden = true;
+    const backlog = el("span", "backlog", side);
     backlog.hidden = true;
     const note = el("span", "s-note", li);
-    return { li, name, backlog, note };
+    return { li, name, side, parcels, sorted, exc, backlog, note };
+  }
+
+  // The site's parcel counts of today, as the hub keeps them.
+  const num = (v) => (isNum(v) && v > 0 ? v : 0);
+  const parcelsOf = (d) => {
+    const p = d && d.parcels;
+    return p ? { sorted: num(p.sorted), confirmed: num(p.confirmed), exceptions: num(p.exceptions), kg: num(p.weight_kg) }
+      : { sorted: 0, confirmed: 0, exceptions: 0, kg: 0 };
+  };
+
+  function renderParcels(s) {
+    const n = s.n, p = parcelsOf(s.d);
+    setData(n.li, "sorted", String(p.sorted));
+    setData(n.li, "exceptions", String(p.exceptions));
+    n.parcels.hidden = p.sorted === 0 && p.exceptions === 0;
+    setText(n.sorted, count(p.sorted));
+    n.exc.hidden = p.exceptions === 0;
+    setText(n.exc, p.exceptions ? count(p.exceptions) : "");
+    setTitle(n.parcels, n.parcels.hidden ? "" : t("parcels_detail", {
+      sorted: fmt.int.format(p.sorted), exceptions: fmt.int.format(p.exceptions),
+      confirmed: fmt.int.format(p.confirmed), kg: fmt.limit.format(p.kg),
+    }));
   }
 
   // Messages the site's edges hold on disk, waiting for the uplink.
@@ -265,6 +296,8 @@
     setText(n.backlog, q ? t("backlog", { n: count(q) }) : "");
     // Per edge in the title, for a site with more than one box.
     setTitle(n.backlog, q ? d.edges.filter((e) => edgeBacklog(e)).map((e) => t("backlog_edge", { edge: e.edge, n: fmt.int.format(e.backlog) })).join("\n") : "");
+    renderParcels(s);
+    n.side.hidden = n.parcels.hidden && n.backlog.hidden;
     renderSiteAge(s);
   }
 
@@ -289,9 +322,14 @@
     setTitle(s.n.note, title);
   }
 
-  function upsertSite(d) {
+  // listedAt is when the list holding d was requested; undefined for d
+  // from the stream. A list requested before the stream's last word on a
+  // site is older than it: its copy of the site (a backlog, today's
+  // parcels) would undo what the stream delivered until the next resync.
+  function upsertSite(d, listedAt) {
     if (!d || typeof d.id !== "string") return;
     let s = sites.get(d.id);
+    if (s && listedAt !== undefined && s.streamed > listedAt) { s.seen = Date.now(); return; }
     if (s && !!s.n !== shownSite(d)) { removeSite(d.id); s = null; }
     if (s) {
       s.d = d;
@@ -307,6 +345,7 @@
         siteList.insertBefore(s.n.li, before ? before.n.li : null);
       }
     }
+    if (listedAt === undefined) s.streamed = Date.now();
     renderSite(s);
     renderCounts();
   }
@@ -343,6 +382,10 @@
     $("backlog-stat").hidden = queued === 0;
     setData($("backlog-stat"), "n", String(queued));
     setText($("backlog-count"), count(queued));
+    // The column's legend, once some site has parcels today.
+    let parcels = false;
+    for (const s of sites.values()) if (s.n && !s.n.parcels.hidden) { parcels = true; break; }
+    $("parcels-legend").hidden = !parcels;
   }
 
   function renderClock() {
@@ -429,7 +472,7 @@
     const one = (url, upsert, remove, map) => getJSON(url).then((list) => {
       if (!Array.isArray(list)) return;
       const keep = new Set();
-      for (const d of list) { upsert(d); if (d) keep.add(map === rooms ? roomKey(d) : d.id); }
+      for (const d of list) { upsert(d, started); if (d) keep.add(map === rooms ? roomKey(d) : d.id); }
       for (const [k, v] of map) if (!keep.has(k) && v.seen < started) remove(k);
     });
     syncing = Promise.allSettled([

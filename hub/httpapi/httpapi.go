@@ -1,23 +1,57 @@
 // Package httpapi serves the hub's HTTP interface with echo: health and
 // metrics for operators, the JSON API, the live event stream, and the
 // embedded dashboard.
+//
+// The API under /api/v1:
+//
+//	GET  /sites                                     sites with their edges and today's parcel counts
+//	GET  /coldrooms                                 cold rooms with their latest reading
+//	GET  /stream                                    server-sent events: site, coldroom, parcel
+//	GET  /parcels/events?site=&waybill=&before=&limit=   stored parcel events, newest first
+//	POST /sites/:site/edges/:edge/commands/:name?wait=10s  send a command (body: its arguments), wait for its result
+//	GET  /commands/:id                              a recent command and its result
+//
+// The routes check no identity. The command route changes what runs in a
+// warehouse and the parcel events name waybills: both must sit behind the
+// coordinators' authentication, and until the hub has it the API must only
+// be reachable from the hub office's trusted network.
 package httpapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/dashboard"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/live"
 	"github.com/countylink/countylink/hub/metrics"
 	"github.com/countylink/countylink/hub/state"
+)
+
+// EventSource answers queries for stored parcel events (sqlite.DB does).
+type EventSource interface {
+	Events(ctx context.Context, q hub.EventQuery) ([]*hub.ParcelEvent, error)
+}
+
+// Limits of the API's parameters.
+const (
+	DefaultEventLimit = 50
+	MaxEventLimit     = 500
+	DefaultWait       = 10 * time.Second // how long a command waits for its result
+	MaxWait           = 60 * time.Second
 )
 
 // Server is the hub's HTTP side.
@@ -32,6 +66,10 @@ type Server struct {
 	// Heartbeat is how often an idle event stream sends a comment, so
 	// proxies keep it open and the browser notices a dead hub.
 	Heartbeat time.Duration
+	// Events answers the parcel event queries; without it they get 503.
+	Events EventSource
+	// Commands sends commands to the edges; without it they get 503.
+	Commands *command.Tracker
 }
 
 // Handler builds the routes.
@@ -56,9 +94,32 @@ func (s *Server) Handler() http.Handler {
 	api.GET("/sites", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.Sites()) })
 	api.GET("/coldrooms", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.ColdRooms()) })
 	api.GET("/stream", s.stream)
+	api.GET("/parcels/events", s.parcelEvents)
+	api.POST("/sites/:site/edges/:edge/commands/:name", s.sendCommand)
+	api.GET("/commands/:id", s.getCommand)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
 	return e
+}
+
+// codes are the statuses of the domain's errors. Their texts are shown:
+// they name what the caller asked for, never an internal detail.
+var codes = []struct {
+	err  error
+	code int
+}{
+	{command.ErrInvalid, http.StatusBadRequest},
+	{hub.ErrNotConnected, http.StatusServiceUnavailable},
+}
+
+// codeOf is the status of a domain error, 0 for any other error.
+func codeOf(err error) int {
+	for _, k := range codes {
+		if errors.Is(err, k.err) {
+			return k.code
+		}
+	}
+	return 0
 }
 
 // errorHandler is the one place errors become statuses: users see a short
@@ -69,9 +130,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	code, msg := http.StatusInternalServerError, "internal error"
 	var he *echo.HTTPError
-	if errors.As(err, &he) {
+	switch k := codeOf(err); {
+	case k != 0:
+		code, msg = k, err.Error()
+	case errors.As(err, &he):
 		code, msg = he.Code, fmt.Sprint(he.Message)
-	} else {
+	default:
 		s.Log.Error("request failed", "path", c.Path(), "err", err)
 	}
 	if c.Request().Method == http.MethodHead {
@@ -142,4 +206,149 @@ func (s *Server) stream(c echo.Context) error {
 			w.Flush()
 		}
 	}
+}
+
+// badRequest is a 400 with a message for the caller.
+func badRequest(format string, args ...any) error {
+	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// site checks a site id from the request: 400 when it is no valid id, 404
+// when the sites file does not list it.
+func (s *Server) site(id string) error {
+	if !contract.ValidID(id) {
+		return badRequest("site %q is not a valid id", clip(id))
+	}
+	if !s.State.KnownSite(id) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("unknown site %s", id))
+	}
+	return nil
+}
+
+// parcelEvents lists stored parcel events, newest first: of one site
+// (site), of one waybill (waybill), before a time (before, RFC 3339, to
+// page back), at most limit (default 50, at most 500).
+func (s *Server) parcelEvents(c echo.Context) error {
+	if s.Events == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "parcel events are not available")
+	}
+	q := hub.EventQuery{Limit: DefaultEventLimit}
+	if v := c.QueryParam("site"); v != "" {
+		if err := s.site(v); err != nil {
+			return err
+		}
+		q.Site = v
+	}
+	if v := c.QueryParam("waybill"); v != "" {
+		if len(v) > contract.MaxWaybillLen {
+			return badRequest("waybill is longer than %d characters", contract.MaxWaybillLen)
+		}
+		q.Waybill = v
+	}
+	if v := c.QueryParam("before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return badRequest("before %q is not an RFC 3339 time such as 2026-11-29T08:00:00Z", clip(v))
+		}
+		q.Before = t
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxEventLimit {
+			return badRequest("limit %q must be a number from 1 to %d", clip(v), MaxEventLimit)
+		}
+		q.Limit = n
+	}
+	evs, err := s.Events.Events(c.Request().Context(), q)
+	if err != nil {
+		return fmt.Errorf("parcel events: %w", err)
+	}
+	if evs == nil {
+		evs = []*hub.ParcelEvent{}
+	}
+	return c.JSON(http.StatusOK, evs)
+}
+
+// commandReply is a command as the API shows it, with what went wrong.
+type commandReply struct {
+	command.Command
+	Error string `json:"error,omitempty"`
+}
+
+// sendCommand sends the command :name, with the request body (JSON, may
+// be empty) as its arguments, to one edge, and waits for the result up to
+// wait (default 10 s, at most 60 s). It answers the command with its
+// result: 200 when the edge did it, 502 with the edge's error when it did
+// not, 504 when no result came in time (the result is recorded when it
+// comes: GET /api/v1/commands/:id).
+func (s *Server) sendCommand(c echo.Context) error {
+	if s.Commands == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "commands are not available")
+	}
+	site, edge, name := c.Param("site"), c.Param("edge"), c.Param("name")
+	if err := s.site(site); err != nil {
+		return err
+	}
+	if !contract.ValidID(edge) {
+		return badRequest("edge %q is not a valid id", clip(edge))
+	}
+	if !contract.ValidID(name) {
+		return badRequest("command %q is not a valid id", clip(name))
+	}
+	wait := DefaultWait
+	if v := c.QueryParam("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > MaxWait {
+			return badRequest("wait %q must be a duration from 1ms to %v, such as 10s", clip(v), MaxWait)
+		}
+		wait = d
+	}
+	args, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err // the body limit's 413, or the client went away
+	}
+	args = bytes.TrimSpace(args)
+	// The server's write timeout is shorter than the longest wait.
+	http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
+	ctx := c.Request().Context()
+	cmd, err := s.Commands.Do(ctx, site, edge, name, args, wait)
+	switch {
+	case errors.Is(err, command.ErrTimeout):
+		why := fmt.Sprintf("no result from %s within %v", edge, wait)
+		if err != command.ErrTimeout {
+			why += " (" + strings.TrimPrefix(err.Error(), command.ErrTimeout.Error()+": ") + ")"
+		}
+		return c.JSON(http.StatusGatewayTimeout, commandReply{cmd,
+			why + "; a result that comes later is recorded: GET /api/v1/commands/" + cmd.ID})
+	case err != nil && ctx.Err() != nil:
+		return nil // the caller left; the result is recorded if it comes
+	case err != nil:
+		return err
+	case cmd.State != command.StateOK:
+		why := cmd.Result.Error
+		if why == "" {
+			why = "no reason given"
+		}
+		return c.JSON(http.StatusBadGateway, commandReply{cmd, "the edge refused the command: " + why})
+	}
+	return c.JSON(http.StatusOK, commandReply{Command: cmd})
+}
+
+// getCommand shows a recent command and its result.
+func (s *Server) getCommand(c echo.Context) error {
+	if s.Commands == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "commands are not available")
+	}
+	cmd, ok := s.Commands.Get(c.Param("id"))
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no recent command %q", clip(c.Param("id"))))
+	}
+	return c.JSON(http.StatusOK, commandReply{Command: cmd})
+}
+
+func clip(s string) string {
+	if len(s) > 70 {
+		return s[:70] + "…"
+	}
+	return s
 }

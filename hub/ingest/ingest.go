@@ -1,6 +1,9 @@
 // Package ingest takes the edges' messages from the broker, checks them
 // against the contract, drops duplicates, corrects clock skew, and hands
-// readings to the stores in batches and to the live state at once.
+// readings to the stores in batches and to the live state at once. Parcel
+// events take the same path to their store and reach the live state once
+// stored; command results go to the hub's command tracker. The ingest's
+// broker connection also carries the hub's commands to the edges (Publish).
 package ingest
 
 import (
@@ -45,14 +48,30 @@ type Config struct {
 	// SeenStore, when set, keeps the ids of stored messages, so that
 	// de-duplication survives a restart.
 	SeenStore hub.SeenStore
+	// Results, when set, takes every command result received.
+	Results ResultHandler
 }
 
-// item is one message on its way through the writer: the reading to
-// store, if any, and the acknowledgement to send once it is stored.
-// Every message passes through in arrival order, even those with nothing
-// to store, so acknowledgements leave in the order the broker sent them.
+// Store is what the ingest keeps beside the time series: the latest
+// readings and edge states, and the parcel events.
+type Store interface {
+	hub.StateStore
+	hub.EventWriter
+}
+
+// ResultHandler takes the edges' command results (command.Tracker does).
+type ResultHandler interface {
+	HandleResult(r *contract.Result, recv time.Time) bool
+}
+
+// item is one message on its way through the writer: the reading or the
+// parcel event to store, if any, and the acknowledgement to send once it
+// is stored. Every message passes through in arrival order, even those
+// with nothing to store, so acknowledgements leave in the order the broker
+// sent them.
 type item struct {
 	r   *hub.Reading
+	ev  *hub.ParcelEvent
 	ack func()
 }
 
@@ -69,14 +88,15 @@ const (
 type Ingest struct {
 	cfg    Config
 	series hub.SeriesWriter
-	store  hub.StateStore
+	store  Store
 	state  *state.State
 	log    *slog.Logger
 
-	dedup  *dedup
-	queue  chan item
-	client mqtt.Client
-	ready  atomic.Bool
+	dedup    *dedup
+	queue    chan item
+	clientMu sync.Mutex
+	client   mqtt.Client
+	ready    atomic.Bool
 
 	skewLogMu sync.Mutex
 	skewLog   map[string]time.Time // edge -> last time its skew was logged
@@ -84,10 +104,17 @@ type Ingest struct {
 	received, duplicates, stored, writeErrors, corrected, clockFlagged, storeRejected *metrics.Counter
 	rejected                                                                          *metrics.CounterVec
 	writeLatency                                                                      *metrics.Histogram
+
+	eventsReceived, eventsStored, eventExceptions *metrics.CounterVec
+	eventWriteErrors, eventsRefused               *metrics.Counter
 }
 
+// exceptionLabels are the exception reasons counted by name; any other
+// reason an edge sends is counted as "other", so the label stays bounded.
+var exceptionLabels = []string{contract.ExceptionUnknown, contract.ExceptionNoBin, contract.ExceptionStation, "other"}
+
 // New prepares an ingest; Run connects it.
-func New(cfg Config, series hub.SeriesWriter, store hub.StateStore, st *state.State, reg *metrics.Registry, log *slog.Logger) *Ingest {
+func New(cfg Config, series hub.SeriesWriter, store Store, st *state.State, reg *metrics.Registry, log *slog.Logger) *Ingest {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 5000
 	}
@@ -114,12 +141,20 @@ func New(cfg Config, series hub.SeriesWriter, store hub.StateStore, st *state.St
 		duplicates:    reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
 		stored:        reg.NewCounter("countylink_hub_readings_stored_total", "Readings written to the series store."),
 		writeErrors:   reg.NewCounter("countylink_hub_store_write_errors_total", "Failed series store writes (each is retried)."),
-		clockFlagged:  reg.NewCounter("countylink_hub_clock_flagged_total", "Readings whose time stayed implausible after skew correction: stored at receive time with a clock fault."),
+		clockFlagged:  reg.NewCounter("countylink_hub_clock_flagged_total", "Readings and parcel events whose time stayed implausible after skew correction: stored at receive time with a clock fault."),
 		storeRejected: reg.NewCounter("countylink_hub_readings_refused_by_store_total", "Readings the series store refused for their content (dropped, logged)."),
 		corrected:     reg.NewCounter("countylink_hub_clock_corrected_total", "Messages whose timestamps were corrected for edge clock skew."),
 		writeLatency:  reg.NewHistogram("countylink_hub_store_write_seconds", "Series store write latency per batch.", .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
+		eventsReceived: reg.NewCounterVec("countylink_hub_parcel_events_received_total", "Valid parcel events received, duplicates included, by kind.",
+			"kind", contract.EventSorted, contract.EventConfirmed),
+		eventsStored: reg.NewCounterVec("countylink_hub_parcel_events_stored_total", "Parcel events stored (each id once), by kind.",
+			"kind", contract.EventSorted, contract.EventConfirmed),
+		eventExceptions: reg.NewCounterVec("countylink_hub_parcel_exceptions_total", "Stored parcel events sorted to the exception bin, by reason.",
+			"exception", exceptionLabels...),
+		eventWriteErrors: reg.NewCounter("countylink_hub_event_store_write_errors_total", "Failed parcel event store writes (each is retried)."),
+		eventsRefused:    reg.NewCounter("countylink_hub_parcel_events_refused_by_store_total", "Parcel events the store refused for their content (dropped, logged)."),
 	}
-	reg.NewGaugeFunc("countylink_hub_ingest_queue", "Readings waiting for the store writer.", func() float64 { return float64(len(in.queue)) })
+	reg.NewGaugeFunc("countylink_hub_ingest_queue", "Messages waiting for the store writer.", func() float64 { return float64(len(in.queue)) })
 	return in
 }
 
@@ -135,8 +170,12 @@ func (in *Ingest) Run(ctx context.Context) error {
 	go func() { defer close(writerDone); in.writeLoop(wctx) }()
 
 	filters := map[string]byte{}
+	results := contract.ResultTopic(in.cfg.TopicPrefix, "+", "+")
 	for _, f := range contract.UpstreamFilters(in.cfg.TopicPrefix) {
-		if in.cfg.SharedGroup != "" {
+		// Every hub takes every result, unshared: the result of a command
+		// must reach the hub that sent it and waits for it. The others
+		// find no such command and ignore it.
+		if in.cfg.SharedGroup != "" && f != results {
 			f = "$share/" + in.cfg.SharedGroup + "/" + f
 		}
 		filters[f] = 1
@@ -165,18 +204,50 @@ func (in *Ingest) Run(ctx context.Context) error {
 		in.ready.Store(false)
 		in.log.Warn("ingest lost the broker", "err", err)
 	})
-	in.client = mqtt.NewClient(o)
-	in.client.Connect()
+	client := mqtt.NewClient(o)
+	in.clientMu.Lock()
+	in.client = client
+	in.clientMu.Unlock()
+	client.Connect()
 	<-ctx.Done()
 	in.ready.Store(false)
-	in.client.Disconnect(250)
+	client.Disconnect(250)
 	stopWriter()
 	<-writerDone
 	return nil
 }
 
-// Client is the ingest's broker connection, for sending commands.
-func (in *Ingest) Client() mqtt.Client { return in.client }
+// Client is the ingest's broker connection; nil before Run.
+func (in *Ingest) Client() mqtt.Client {
+	in.clientMu.Lock()
+	defer in.clientMu.Unlock()
+	return in.client
+}
+
+// Publish sends payload on topic at QoS 1, not retained, over the ingest's
+// broker connection, and waits for the broker's acknowledgement until ctx
+// ends. While the connection is down it returns hub.ErrNotConnected at
+// once, rather than leave the message queued for a later connection (a
+// command the caller gave up on must not run an hour later).
+func (in *Ingest) Publish(ctx context.Context, topic string, payload []byte) error {
+	c := in.Client()
+	if c == nil || !c.IsConnectionOpen() {
+		return hub.ErrNotConnected
+	}
+	tok := c.Publish(topic, 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			if !c.IsConnectionOpen() {
+				return fmt.Errorf("publish %s: %w: %v", topic, hub.ErrNotConnected, err)
+			}
+			return fmt.Errorf("publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publish %s: no acknowledgement from the broker: %w", topic, ctx.Err())
+	}
+}
 
 // Handle processes one message received at recv; ack (may be nil)
 // acknowledges it to the broker and is called once the message is dealt
@@ -190,9 +261,10 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 		ack = nil
 	}
 	var r *hub.Reading
+	var ev *hub.ParcelEvent
 	defer func() {
-		if r != nil || ack != nil {
-			in.queue <- item{r: r, ack: ack}
+		if r != nil || ev != nil || ack != nil {
+			in.queue <- item{r: r, ev: ev, ack: ack}
 		}
 	}()
 	t, msg, err := contract.Decode(in.cfg.TopicPrefix, topic, payload)
@@ -240,9 +312,26 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			}
 			cancel()
 		}
+	case *contract.ParcelEvent:
+		in.eventsReceived.Inc(m.Kind)
+		if in.dedup.seen(m.ID) {
+			in.duplicates.Inc()
+			return
+		}
+		reported := m.TS
+		plausible := in.correct(&m.Header, recv)
+		ev = &hub.ParcelEvent{ID: m.ID, Site: m.Site, Edge: m.Edge, Station: m.Station, Kind: m.Kind, Waybill: m.Waybill,
+			Carrier: m.Carrier, Route: m.Route, Bin: m.Bin, Rule: m.Rule, Exception: m.Exception, PlanVersion: m.PlanVersion,
+			WeightKg: m.WeightKg, WeighError: m.WeighError, TS: m.TS, Recv: recv}
+		if !plausible {
+			ev.TS = recv
+			ev.ClockFault = "edge clock unsynchronised: reported " + reported.UTC().Format(time.RFC3339)
+		}
+		in.state.Seen(m.Site, m.Edge, recv)
 	case *contract.Result:
 		in.state.Seen(m.Site, m.Edge, recv)
-		in.log.Info("command result", "site", m.Site, "edge", m.Edge, "command", m.Command, "ok", m.OK, "error", m.Error)
+		taken := in.cfg.Results != nil && in.cfg.Results.HandleResult(m, recv)
+		in.log.Info("command result", "site", m.Site, "edge", m.Edge, "command", m.Command, "ok", m.OK, "error", m.Error, "ours", taken)
 	}
 }
 
@@ -269,10 +358,10 @@ var clockFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // against MaxSkew; a message that waited in the edge's queue keeps its
 // reading time because sent is stamped at the moment of sending.
 //
-// A reading time still implausible after that (before clockFloor, or after
-// the hub's own clock: the edge's clock was stepped between reading and
-// sending, across an agent restart) is not stored as if true: it reports
-// false and the caller flags the reading.
+// A reading or event time still implausible after that (before
+// clockFloor, or after the hub's own clock: the edge's clock was stepped
+// between reading and sending, across an agent restart) is not stored as
+// if true: it reports false and the caller flags the message.
 func (in *Ingest) correct(h *contract.Header, recv time.Time) bool {
 	skew := recv.Sub(h.Sent)
 	if skew >= in.cfg.MaxSkew || skew <= -in.cfg.MaxSkew {
@@ -283,7 +372,7 @@ func (in *Ingest) correct(h *contract.Header, recv time.Time) bool {
 	}
 	if h.TS.Before(clockFloor) || h.TS.After(recv.Add(in.cfg.MaxSkew)) {
 		in.clockFlagged.Inc()
-		in.logSkew(h, recv, "reading time implausible even after skew correction; stored at receive time and flagged", h.TS.Sub(recv))
+		in.logSkew(h, recv, "message time implausible even after skew correction; stored at receive time and flagged", h.TS.Sub(recv))
 		return false
 	}
 	return true
@@ -352,11 +441,16 @@ func (in *Ingest) writeLoop(ctx context.Context) {
 // write stores a batch and then acknowledges its messages in order.
 func (in *Ingest) write(ctx context.Context, batch []item) {
 	readings := make([]*hub.Reading, 0, len(batch))
+	var events []*hub.ParcelEvent
 	for _, it := range batch {
 		if it.r != nil {
 			readings = append(readings, it.r)
 		}
+		if it.ev != nil {
+			events = append(events, it.ev)
+		}
 	}
+	var ids []string
 	if len(readings) > 0 {
 		if !in.storeSeries(ctx, readings) {
 			return // abandoned at shutdown: unacknowledged, so redelivered
@@ -364,14 +458,29 @@ func (in *Ingest) write(ctx context.Context, batch []item) {
 		if err := in.store.SaveLatest(ctx, latestPerDevice(readings)); err != nil {
 			in.log.Warn("save latest readings", "err", err)
 		}
-		if in.cfg.SeenStore != nil {
-			ids := make([]string, len(readings))
-			for i, r := range readings {
-				ids[i] = r.ID
+		for _, r := range readings {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(events) > 0 {
+		stored, ok := in.storeEvents(ctx, events)
+		if !ok {
+			return // as above: the readings stored are harmless to store again
+		}
+		for _, ev := range stored {
+			in.eventsStored.Inc(ev.Kind)
+			if ev.Exception != "" {
+				in.eventExceptions.Inc(exceptionLabel(ev.Exception))
 			}
-			if err := in.cfg.SeenStore.SaveSeen(ctx, ids, time.Now()); err != nil {
-				in.log.Warn("save seen ids", "err", err)
-			}
+		}
+		in.state.ApplyEvents(stored)
+		for _, ev := range events {
+			ids = append(ids, ev.ID)
+		}
+	}
+	if in.cfg.SeenStore != nil && len(ids) > 0 {
+		if err := in.cfg.SeenStore.SaveSeen(ctx, ids, time.Now()); err != nil {
+			in.log.Warn("save seen ids", "err", err)
 		}
 	}
 	for _, it := range batch {
@@ -451,6 +560,56 @@ func (in *Ingest) storeSeries(ctx context.Context, batch []*hub.Reading) bool {
 	}
 }
 
+// storeEvents writes batch to the event store, retrying transient failures
+// with backoff until ctx ends, and isolating events the store refuses for
+// their content as storeSeries does. It returns the events stored now
+// (leaving out those the store had already) and whether the batch was
+// handled.
+func (in *Ingest) storeEvents(ctx context.Context, batch []*hub.ParcelEvent) ([]*hub.ParcelEvent, bool) {
+	backoff := 100 * time.Millisecond
+	for {
+		stored, err := in.store.SaveEvents(ctx, batch)
+		if err == nil {
+			return stored, true
+		}
+		if errors.Is(err, hub.ErrRejected) {
+			if len(batch) == 1 {
+				ev := batch[0]
+				in.eventsRefused.Inc()
+				in.log.Error("store refused a parcel event; dropped", "site", ev.Site, "edge", ev.Edge, "station", ev.Station, "id", ev.ID, "err", err)
+				return nil, true
+			}
+			h := len(batch) / 2
+			a, ok := in.storeEvents(ctx, batch[:h])
+			if !ok {
+				return nil, false
+			}
+			b, ok := in.storeEvents(ctx, batch[h:])
+			return append(a, b...), ok
+		}
+		in.eventWriteErrors.Inc()
+		if ctx.Err() != nil {
+			in.log.Error("event store write abandoned at shutdown", "events", len(batch), "err", err)
+			return nil, false
+		}
+		in.log.Warn("event store write failed; retrying", "events", len(batch), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+func exceptionLabel(reason string) string {
+	for _, l := range exceptionLabels {
+		if l == reason {
+			return l
+		}
+	}
+	return "other"
+}
+
 // latestPerDevice keeps the newest reading of each site and device.
 func latestPerDevice(batch []*hub.Reading) []*hub.Reading {
 	type key struct{ site, device string }
@@ -472,12 +631,17 @@ func latestPerDevice(batch []*hub.Reading) []*hub.Reading {
 type Stats struct {
 	Received, Duplicates, Stored, WriteErrors, Corrected, ClockFlagged uint64
 	Rejected                                                           map[contract.Reason]uint64
+	// EventsStored counts parcel events stored, EventWriteErrors failed
+	// event store writes; Stored and WriteErrors count readings only.
+	EventsStored, EventWriteErrors uint64
 }
 
 // Stats returns the current counters.
 func (in *Ingest) Stats() Stats {
 	s := Stats{Received: in.received.Value(), Duplicates: in.duplicates.Value(), Stored: in.stored.Value(),
-		WriteErrors: in.writeErrors.Value(), Corrected: in.corrected.Value(), ClockFlagged: in.clockFlagged.Value(), Rejected: map[contract.Reason]uint64{}}
+		WriteErrors: in.writeErrors.Value(), Corrected: in.corrected.Value(), ClockFlagged: in.clockFlagged.Value(), Rejected: map[contract.Reason]uint64{},
+		EventsStored:     in.eventsStored.Value(contract.EventSorted) + in.eventsStored.Value(contract.EventConfirmed),
+		EventWriteErrors: in.eventWriteErrors.Value()}
 	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
 		s.Rejected[r] = in.rejected.Value(string(r))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,13 +18,38 @@ import (
 	"github.com/countylink/countylink/hub/state"
 )
 
-// memStore is an in-memory SeriesWriter and StateStore that can be told to fail.
+// memStore is an in-memory SeriesWriter and Store that can be told to fail.
 type memStore struct {
-	mu       sync.Mutex
-	readings []*hub.Reading
-	latest   []*hub.Reading
-	edges    []hub.EdgeState
-	fail     int // next n writes fail
+	mu         sync.Mutex
+	readings   []*hub.Reading
+	latest     []*hub.Reading
+	edges      []hub.EdgeState
+	events     []*hub.ParcelEvent
+	fail       int // next n writes fail
+	failEvents int // next n event writes fail
+}
+
+func (m *memStore) SaveEvents(_ context.Context, evs []*hub.ParcelEvent) ([]*hub.ParcelEvent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failEvents > 0 {
+		m.failEvents--
+		return nil, errors.New("event store down")
+	}
+	var stored []*hub.ParcelEvent
+	for _, e := range evs {
+		if !slices.ContainsFunc(m.events, func(x *hub.ParcelEvent) bool { return x.ID == e.ID }) {
+			m.events = append(m.events, e)
+			stored = append(stored, e)
+		}
+	}
+	return stored, nil
+}
+
+func (m *memStore) eventCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.events)
 }
 
 func (m *memStore) WriteReadings(_ context.Context, rs []*hub.Reading) error {
@@ -74,6 +100,18 @@ func runWriter(t *testing.T, in *Ingest) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// waitFor polls cond until it holds or 5 s have passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5 s: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func waitCount(t *testing.T, st *memStore, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -92,16 +130,23 @@ func TestExamples(t *testing.T) {
 	in, _ := newTestIngest(t, st)
 	runWriter(t, in)
 	now := time.Date(2026, 11, 29, 7, 0, 30, 0, time.UTC)
-	wantStored, wantRejected := 0, map[contract.Reason]uint64{}
+	wantStored, wantEvents, wantRejected := 0, 0, map[contract.Reason]uint64{}
 	for _, ex := range contract.Examples {
 		in.Handle(ex.Topic, []byte(ex.Payload), false, now, nil)
 		if ex.Reject != "" {
 			wantRejected[ex.Reject]++
 		} else if strings.Contains(ex.Topic, "/telemetry/") {
 			wantStored++
+		} else if strings.Contains(ex.Topic, "/event/") {
+			wantEvents++
 		}
 	}
+	if wantEvents == 0 {
+		t.Error("the contract's examples hold no parcel event")
+	}
 	waitCount(t, st, wantStored)
+	waitFor(t, "the examples' parcel events stored", func() bool { return st.eventCount() == wantEvents })
+	waitFor(t, "the examples' exception counted", func() bool { return in.eventExceptions.Value(contract.ExceptionUnknown) == 1 })
 	s := in.Stats()
 	for r, n := range wantRejected {
 		if s.Rejected[r] != n {
@@ -399,5 +444,179 @@ func TestClockImplausibleFlagged(t *testing.T) {
 	}
 	if in.Stats().ClockFlagged != 2 {
 		t.Errorf("flagged %d", in.Stats().ClockFlagged)
+	}
+}
+
+func event(id, station, kind string, ts, sent time.Time, weight float64) []byte {
+	e := contract.ParcelEvent{
+		Header: contract.Header{V: 1, ID: id, Site: "tw01", Edge: "tw01-e1", TS: ts, Sent: sent},
+		Kind:   kind, Station: station, Waybill: "SF1234567890123", Carrier: "sf", Route: "r3", Bin: "b3", Rule: "manifest", PlanVersion: "1"}
+	if weight > 0 {
+		e.WeightKg = &weight
+	}
+	b, _ := contract.Encode(e)
+	return b
+}
+
+const eventTopic = "countylink/tw01/tw01-e1/event/st1"
+
+// TestEventStoredOnce: a parcel event re-delivered is stored and counted
+// once, and reaches the site's counts and the live stream only once stored.
+func TestEventStoredOnce(t *testing.T) {
+	st := &memStore{}
+	in, s := newTestIngest(t, st)
+	seen := &seenMem{}
+	in.cfg.SeenStore = seen
+	now := time.Now()
+	p := event("tw01-e1-1-1", "st1", contract.EventSorted, now, now, 1.25)
+	for range 3 {
+		in.Handle(eventTopic, p, false, now, nil)
+	}
+	if got := s.Parcels("tw01").Sorted; got != 0 {
+		t.Fatalf("counted %d before it was stored", got)
+	}
+	runWriter(t, in)
+	waitFor(t, "the event stored", func() bool { return st.eventCount() == 1 })
+	waitFor(t, "the event counted", func() bool { return s.Parcels("tw01").Sorted == 1 })
+	time.Sleep(30 * time.Millisecond) // three flush intervals: nothing more may arrive
+	stats := in.Stats()
+	if st.eventCount() != 1 || stats.Duplicates != 2 || stats.EventsStored != 1 || s.Parcels("tw01").Sorted != 1 {
+		t.Fatalf("stored %d, duplicates %d, counted %d", st.eventCount(), stats.Duplicates, s.Parcels("tw01").Sorted)
+	}
+	if got := s.Parcels("tw01").WeightKg; got != 1.25 {
+		t.Errorf("weight %v", got)
+	}
+	if e, ok := s.Edge("tw01", "tw01-e1"); !ok || !e.Online {
+		t.Errorf("an event does not prove its edge online: %+v", e)
+	}
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if !slices.Equal(seen.ids, []string{"tw01-e1-1-1"}) {
+		t.Errorf("seen ids %v", seen.ids)
+	}
+}
+
+// TestEventStoreOutage: a failing event store is retried; no event is
+// acknowledged before it is stored, and acknowledgements keep arrival order
+// across readings, events and rejected messages.
+func TestEventStoreOutage(t *testing.T) {
+	st := &memStore{failEvents: 3}
+	in, _ := newTestIngest(t, st)
+	var mu sync.Mutex
+	var acked []string
+	ack := func(name string) func() {
+		return func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.HasPrefix(name, "ev") && st.eventCount() == 0 {
+				t.Errorf("%s acknowledged before it was stored", name)
+			}
+			acked = append(acked, name)
+		}
+	}
+	now := time.Now()
+	in.Handle(eventTopic, event("ev1", "st1", contract.EventSorted, now, now, 1), false, now, ack("ev1"))
+	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("r1", "tw01", now, now, 1)), false, now, ack("r1"))
+	// Another station's event on this station's topic: rejected, acknowledged in its turn.
+	in.Handle(eventTopic, event("ev2", "st2", contract.EventSorted, now, now, 1), false, now, ack("wrong-station"))
+	in.Handle(eventTopic, event("ev3", "st1", contract.EventConfirmed, now.Add(time.Second), now, 0), false, now, ack("ev3"))
+	mu.Lock()
+	if len(acked) != 0 {
+		t.Fatalf("acknowledged before any write: %v", acked)
+	}
+	mu.Unlock()
+	runWriter(t, in) // the first three event writes fail
+	waitFor(t, "four acknowledgements", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) == 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(acked, ","); got != "ev1,r1,wrong-station,ev3" {
+		t.Fatalf("acks %s, want ev1,r1,wrong-station,ev3", got)
+	}
+	s := in.Stats()
+	if s.EventWriteErrors != 3 || s.EventsStored != 2 || st.eventCount() != 2 || s.Rejected[contract.ReasonIdentity] != 1 {
+		t.Fatalf("write errors %d, stored %d (%d in the store), identity rejections %d",
+			s.EventWriteErrors, s.EventsStored, st.eventCount(), s.Rejected[contract.ReasonIdentity])
+	}
+}
+
+// TestEventAbandonedAtShutdown: an event the store never took is not
+// acknowledged, so the broker delivers it again.
+func TestEventAbandonedAtShutdown(t *testing.T) {
+	st := &memStore{failEvents: 1 << 30}
+	in, _ := newTestIngest(t, st)
+	acked := false
+	now := time.Now()
+	in.Handle(eventTopic, event("ev1", "st1", contract.EventSorted, now, now, 1), false, now, func() { acked = true })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { in.writeLoop(ctx); close(done) }()
+	waitFor(t, "a failed write", func() bool { return in.Stats().EventWriteErrors > 0 })
+	cancel()
+	<-done
+	if acked || st.eventCount() != 0 {
+		t.Fatalf("acked %v, stored %d", acked, st.eventCount())
+	}
+}
+
+// TestEventClock: event times are corrected for clock skew like readings,
+// and an implausible one is stored at the receive time with a clock fault.
+func TestEventClock(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	recv := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	edgeNow := recv.Add(-2 * time.Hour)
+	in.Handle(eventTopic, event("skewed", "st1", contract.EventSorted, edgeNow.Add(-10*time.Second), edgeNow, 1), false, recv, nil)
+	in.Handle(eventTopic, event("queued", "st1", contract.EventSorted, recv.Add(-30*time.Minute), recv, 1), false, recv, nil)
+	in.Handle(eventTopic, event("1970", "st1", contract.EventSorted, time.Unix(1000, 0), recv, 1), false, recv, nil)
+	waitFor(t, "three events stored", func() bool { return st.eventCount() == 3 })
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	got := map[string]*hub.ParcelEvent{}
+	for _, e := range st.events {
+		got[e.ID] = e
+	}
+	if want := recv.Add(-10 * time.Second); !got["skewed"].TS.Equal(want) || got["skewed"].ClockFault != "" {
+		t.Errorf("skewed edge: ts %v, want %v", got["skewed"].TS, want)
+	}
+	if want := recv.Add(-30 * time.Minute); !got["queued"].TS.Equal(want) {
+		t.Errorf("queued event: ts %v, want %v", got["queued"].TS, want)
+	}
+	if e := got["1970"]; !e.TS.Equal(recv) || !strings.Contains(e.ClockFault, "unsynchronised") {
+		t.Errorf("1970 event: ts %v, clock fault %q", e.TS, e.ClockFault)
+	}
+	for _, e := range got {
+		if !e.Recv.Equal(recv) {
+			t.Errorf("%s: recv %v", e.ID, e.Recv)
+		}
+	}
+}
+
+type resultsFunc func(r *contract.Result, recv time.Time) bool
+
+func (f resultsFunc) HandleResult(r *contract.Result, recv time.Time) bool { return f(r, recv) }
+
+// TestResultsRouted: every command result goes to the result handler.
+func TestResultsRouted(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	var got []string
+	in.cfg.Results = resultsFunc(func(r *contract.Result, _ time.Time) bool { got = append(got, r.Command); return true })
+	for _, ex := range contract.Examples {
+		if strings.HasSuffix(ex.Topic, "/result") && ex.Reject == "" {
+			in.Handle(ex.Topic, []byte(ex.Payload), false, time.Now(), nil)
+		}
+	}
+	if len(got) == 0 || got[0] != "hub-1" {
+		t.Fatalf("results handed on: %v", got)
+	}
+}
+
+// TestPublishNotConnected: a command is refused at once while the ingest
+// has no broker connection, rather than queued for later.
+func TestPublishNotConnected(t *testing.T) {
+	in, _ := newTestIngest(t, &memStore{})
+	if err := in.Publish(context.Background(), "countylink/tw01/tw01-e1/cmd/ping", []byte("{}")); !errors.Is(err, hub.ErrNotConnected) {
+		t.Fatalf("err %v", err)
 	}
 }

@@ -21,6 +21,9 @@ type Config struct {
 	DataDir   string `yaml:"data_dir"`   // embedded store and state
 	SitesFile string `yaml:"sites_file"` // the county's sites; empty means the demo county
 	LogLevel  string `yaml:"log_level"`
+	// TimeZone is the county's IANA time zone (Asia/Shanghai), where the
+	// wall screen's day of parcel counts starts; empty means the machine's.
+	TimeZone string `yaml:"time_zone"`
 
 	MQTT   MQTTConfig   `yaml:"mqtt"`
 	Influx InfluxConfig `yaml:"influx"`
@@ -135,7 +138,22 @@ func (c *Config) Validate() error {
 	if c.MaxClockSkew < time.Second {
 		bad("max_clock_skew", "%v is below 1s", c.MaxClockSkew)
 	}
+	if _, err := c.Location(); err != nil {
+		bad("time_zone", "%v", err)
+	}
 	return errors.Join(errs...)
+}
+
+// Location is the time zone TimeZone names.
+func (c *Config) Location() (*time.Location, error) {
+	if c.TimeZone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a known time zone such as Asia/Shanghai", c.TimeZone)
+	}
+	return loc, nil
 }
 
 // LoadConfig reads a YAML file over the defaults (an empty path gives the

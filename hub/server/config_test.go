@@ -24,6 +24,13 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil || c.Influx.Token != "secret-token" {
 		t.Fatalf("%v %q", err, c.Influx.Token)
 	}
+	zoned := filepath.Join(dir, "zoned.yaml")
+	os.WriteFile(zoned, []byte("time_zone: Asia/Shanghai\n"), 0o600)
+	if c, err := LoadConfig(zoned); err != nil {
+		t.Errorf("time_zone Asia/Shanghai: %v", err)
+	} else if loc, _ := c.Location(); loc.String() != "Asia/Shanghai" {
+		t.Errorf("location %v", loc)
+	}
 	for name, y := range map[string]string{
 		"no bucket":    "influx:\n  url: http://x:8086\n",
 		"bad listen":   "listen: 8080\n",
@@ -32,6 +39,7 @@ func TestLoadConfig(t *testing.T) {
 		"unknown key":  "colour: red\n",
 		"bad level":    "log_level: loud\n",
 		"missing file": "influx:\n  token_file: /nonexistent/token\n",
+		"bad zone":     "time_zone: Mars/Olympus\n",
 	} {
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
 		os.WriteFile(p, []byte(y), 0o600)

@@ -1,7 +1,7 @@
 // Package server wires the hub together: stores, the embedded broker when
-// asked for, ingest, state and the HTTP API. The hub binary and the
-// end-to-end tests both start the hub through Main, so the tests exercise
-// the same wiring as production.
+// asked for, ingest, state, the command tracker and the HTTP API. The hub
+// binary and the end-to-end tests both start the hub through Main, so the
+// tests exercise the same wiring as production.
 package server
 
 import (
@@ -18,6 +18,7 @@ import (
 
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/broker"
+	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/httpapi"
 	"github.com/countylink/countylink/hub/influx"
 	"github.com/countylink/countylink/hub/ingest"
@@ -39,6 +40,7 @@ type Main struct {
 	Broker    *broker.Broker
 	State     *state.State
 	Ingest    *ingest.Ingest
+	Commands  *command.Tracker
 	Metrics   *metrics.Registry
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
@@ -87,6 +89,9 @@ func (m *Main) Open() (err error) {
 	lv := live.New()
 	m.State = state.New(siteList, lv)
 	m.State.StaleAfter = cfg.StaleAfter
+	if m.State.Location, err = cfg.Location(); err != nil {
+		return err
+	}
 	if err := m.restore(); err != nil {
 		return err
 	}
@@ -100,14 +105,21 @@ func (m *Main) Open() (err error) {
 	}
 
 	m.Metrics = new(metrics.Registry)
+	// Commands go out over the ingest's connection, and their results come
+	// back through it.
+	m.Commands = command.New(command.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
+		return m.Ingest.Publish(ctx, topic, payload)
+	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
+		Results: m.Commands,
 	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 
-	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready}
+	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
+		Events: m.DB, Commands: m.Commands}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -137,9 +149,10 @@ func (m *Main) Open() (err error) {
 	return nil
 }
 
-// restore reloads the latest readings and edge states kept by the store.
-// Edges come back offline until they speak again: with an embedded broker
-// their retained status does not survive the restart.
+// restore reloads the latest readings and edge states kept by the store,
+// and counts the day's parcel events, so a restart does not reset the wall
+// screen. Edges come back offline until they speak again: with an embedded
+// broker their retained status does not survive the restart.
 func (m *Main) restore() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -158,6 +171,12 @@ func (m *Main) restore() error {
 		e.Online = false
 		m.State.ApplyEdge(e)
 	}
+	from, to := m.State.Today()
+	totals, err := m.DB.ParcelTotals(ctx, from, to)
+	if err != nil {
+		return fmt.Errorf("restore today's parcel counts: %w", err)
+	}
+	m.State.RestoreParcels(from, totals)
 	return nil
 }
 

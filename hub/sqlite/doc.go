@@ -2,9 +2,11 @@
 // the pure-Go modernc.org/sqlite driver, so the hub stays one static
 // binary). It always keeps the hub's state, what must survive a restart:
 // the latest reading of each device and the state of each edge
-// (hub.StateStore). When no InfluxDB is configured it also keeps the time
-// series (hub.SeriesWriter), one row per site, device, field and
-// millisecond, and answers the range queries of the charts.
+// (hub.StateStore), and the scanner stations' parcel events
+// (hub.EventStore), one row per event keyed by its message id. When no
+// InfluxDB is configured it also keeps the time series (hub.SeriesWriter),
+// one row per site, device, field and millisecond, and answers the range
+// queries of the charts.
 //
 // The file runs in WAL mode with synchronous=NORMAL: a commit survives a
 // crash of the hub, and at worst the last commits before a power cut are

@@ -75,6 +75,30 @@ var migrations = []string{
 		at_ms INTEGER NOT NULL           -- when the hub stored it
 	) WITHOUT ROWID, STRICT;
 	CREATE INDEX seen_at ON seen (at_ms);`,
+	// 3: parcel events from the scanner stations. The producer's message id
+	// is the key, so a re-sent event is stored once (INSERT OR IGNORE).
+	`CREATE TABLE parcel_events (
+		id           TEXT NOT NULL PRIMARY KEY, -- the producer's message id
+		site         TEXT NOT NULL,
+		edge         TEXT NOT NULL,
+		station      TEXT NOT NULL,
+		kind         TEXT NOT NULL, -- sorted, confirmed
+		waybill      TEXT NOT NULL,
+		carrier      TEXT NOT NULL,
+		route        TEXT NOT NULL, -- empty for the exception bin
+		bin          TEXT NOT NULL,
+		rule         TEXT NOT NULL,
+		exception    TEXT NOT NULL, -- empty unless sent to the exception bin
+		plan_version TEXT NOT NULL,
+		weight_kg    REAL,          -- NULL when the station had no stable weight
+		weigh_error  TEXT NOT NULL,
+		ts_ms        INTEGER NOT NULL, -- event time (skew-corrected), Unix milliseconds
+		recv_ms      INTEGER NOT NULL, -- when the hub received it
+		clock_fault  TEXT NOT NULL     -- why ts_ms is the receive time; empty normally
+	) STRICT;
+	CREATE INDEX parcel_events_site_ts ON parcel_events (site, ts_ms);
+	CREATE INDEX parcel_events_ts ON parcel_events (ts_ms);
+	CREATE INDEX parcel_events_waybill ON parcel_events (waybill);`,
 }
 
 // DB is the hub's SQLite store. It is safe for concurrent use.
@@ -88,6 +112,7 @@ var (
 	_ hub.SeriesWriter = (*DB)(nil)
 	_ hub.StateStore   = (*DB)(nil)
 	_ hub.SeenStore    = (*DB)(nil)
+	_ hub.EventStore   = (*DB)(nil)
 )
 
 // Sample is one stored value of a field.
@@ -440,4 +465,139 @@ func (db *DB) PruneSeen(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("sqlite prune seen: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// MaxEvents is the most events one Events call returns.
+const MaxEvents = 500
+
+// SaveEvents stores evs in one transaction and returns those it had not
+// stored before: an id stored already is left as it is.
+func (db *DB) SaveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.ParcelEvent, error) {
+	stored, err := db.saveEvents(ctx, evs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite save of %d parcel events: %w", len(evs), err)
+	}
+	return stored, nil
+}
+
+func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.ParcelEvent, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO parcel_events
+		(id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
+		 weight_kg, weigh_error, ts_ms, recv_ms, clock_fault)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	stored := make([]*hub.ParcelEvent, 0, len(evs))
+	for _, e := range evs {
+		if e == nil {
+			continue
+		}
+		var w sql.NullFloat64
+		if e.WeightKg != nil && !math.IsNaN(*e.WeightKg) && !math.IsInf(*e.WeightKg, 0) {
+			w = sql.NullFloat64{Float64: *e.WeightKg, Valid: true}
+		}
+		res, err := ins.ExecContext(ctx, e.ID, e.Site, e.Edge, e.Station, e.Kind, e.Waybill, e.Carrier, e.Route, e.Bin,
+			e.Rule, e.Exception, e.PlanVersion, w, e.WeighError, e.TS.UnixMilli(), e.Recv.UnixMilli(), e.ClockFault)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", e.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 1 {
+			stored = append(stored, e)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// Events returns the events q selects, newest first (by event time, then
+// id), at most MaxEvents.
+func (db *DB) Events(ctx context.Context, q hub.EventQuery) ([]*hub.ParcelEvent, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > MaxEvents {
+		limit = MaxEvents
+	}
+	var where []string
+	var args []any
+	if q.Site != "" {
+		where, args = append(where, "site = ?"), append(args, q.Site)
+	}
+	if q.Waybill != "" {
+		where, args = append(where, "waybill = ?"), append(args, q.Waybill)
+	}
+	if !q.Before.IsZero() {
+		where, args = append(where, "ts_ms < ?"), append(args, q.Before.UnixMilli())
+	}
+	query := `SELECT id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
+		weight_kg, weigh_error, ts_ms, recv_ms, clock_fault FROM parcel_events`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY ts_ms DESC, id DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite parcel events: %w", err)
+	}
+	defer rows.Close()
+	out := []*hub.ParcelEvent{}
+	for rows.Next() {
+		e := new(hub.ParcelEvent)
+		var w sql.NullFloat64
+		var ts, recv int64
+		if err := rows.Scan(&e.ID, &e.Site, &e.Edge, &e.Station, &e.Kind, &e.Waybill, &e.Carrier, &e.Route, &e.Bin,
+			&e.Rule, &e.Exception, &e.PlanVersion, &w, &e.WeighError, &ts, &recv, &e.ClockFault); err != nil {
+			return nil, fmt.Errorf("sqlite parcel events: %w", err)
+		}
+		if w.Valid {
+			e.WeightKg = &w.Float64
+		}
+		e.TS, e.Recv = time.UnixMilli(ts).UTC(), time.UnixMilli(recv).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite parcel events: %w", err)
+	}
+	return out, nil
+}
+
+// ParcelTotals counts the events of each site with from <= ts < to, as
+// hub.ParcelTotals.Add does one by one.
+func (db *DB) ParcelTotals(ctx context.Context, from, to time.Time) (map[string]hub.ParcelTotals, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT site,
+			count(*) FILTER (WHERE kind = 'sorted'),
+			count(*) FILTER (WHERE kind = 'confirmed'),
+			count(*) FILTER (WHERE kind = 'sorted' AND exception <> ''),
+			total(weight_kg) FILTER (WHERE kind = 'sorted'),
+			max(ts_ms)
+		FROM parcel_events WHERE ts_ms >= ? AND ts_ms < ? GROUP BY site`, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite parcel totals: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]hub.ParcelTotals{}
+	for rows.Next() {
+		var site string
+		var t hub.ParcelTotals
+		var last int64
+		if err := rows.Scan(&site, &t.Sorted, &t.Confirmed, &t.Exceptions, &t.WeightKg, &last); err != nil {
+			return nil, fmt.Errorf("sqlite parcel totals: %w", err)
+		}
+		t.Last = time.UnixMilli(last).UTC()
+		out[site] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite parcel totals: %w", err)
+	}
+	return out, nil
 }

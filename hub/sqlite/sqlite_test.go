@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -478,5 +479,180 @@ func TestSeen(t *testing.T) {
 	}
 	if ids, _ := db.RecentSeen(ctx, time.Time{}, 10); len(ids) != 1 {
 		t.Fatalf("after prune %v", ids)
+	}
+}
+
+func testEvent(id, site, kind string, ts time.Time, weight *float64, exception string) *hub.ParcelEvent {
+	e := &hub.ParcelEvent{ID: id, Site: site, Edge: site + "-e1", Station: "st1", Kind: kind, Waybill: "SF" + id,
+		Carrier: "sf", Route: "r3", Bin: "b3", Rule: "manifest", PlanVersion: "2026-11-29.1", WeightKg: weight,
+		TS: ts, Recv: ts.Add(time.Second)}
+	if exception != "" {
+		e.Route, e.Bin, e.Rule, e.Exception, e.WeighError = "", "x", "none", exception, "scale: weight not stable"
+	}
+	return e
+}
+
+func kg(v float64) *float64 { return &v }
+
+// TestEventsMigration: a file written by a hub before parcel events gains
+// the table on open, and keeps what it held.
+func TestEventsMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:2] {
+		if _, err := old.Exec(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := old.Exec(`PRAGMA user_version = 2; INSERT INTO seen (id, at_ms) VALUES ('kept', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := rowsOf(t, db, `PRAGMA user_version`); !reflect.DeepEqual(got, []string{"3"}) {
+		t.Errorf("user_version %v, want 3", got)
+	}
+	if n := count(t, db, "seen"); n != 1 {
+		t.Errorf("seen holds %d rows after the migration, want 1", n)
+	}
+	got := rowsOf(t, db, `SELECT name FROM sqlite_schema WHERE tbl_name = 'parcel_events' AND type = 'index' AND sql IS NOT NULL ORDER BY name`)
+	want := []string{"parcel_events_site_ts", "parcel_events_ts", "parcel_events_waybill"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("indexes %v, want %v", got, want)
+	}
+}
+
+func TestSaveEventsIdempotent(t *testing.T) {
+	db, _ := open(t)
+	ctx := context.Background()
+	evs := []*hub.ParcelEvent{
+		testEvent("e1-1-1", "tw01", "sorted", t0, kg(1.25), ""),
+		testEvent("e1-1-2", "tw01", "sorted", t0.Add(time.Second), nil, "unknown"),
+		testEvent("e1-1-3", "tw01", "confirmed", t0.Add(2*time.Second), nil, ""),
+	}
+	stored, err := db.SaveEvents(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 3 {
+		t.Fatalf("first save stored %d, want 3", len(stored))
+	}
+	// Re-delivered, with one new event among them: only the new one is stored.
+	again := append(evs, testEvent("e1-1-4", "tw01", "sorted", t0.Add(3*time.Second), kg(2), ""))
+	changed := *evs[0]
+	changed.Bin = "b9" // a re-sent id never replaces what is stored
+	again[0] = &changed
+	stored, err = db.SaveEvents(ctx, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 || stored[0].ID != "e1-1-4" {
+		t.Fatalf("second save stored %v, want only e1-1-4", stored)
+	}
+	if n := count(t, db, "parcel_events"); n != 4 {
+		t.Fatalf("%d rows, want 4", n)
+	}
+	got, err := db.Events(ctx, hub.EventQuery{Waybill: "SFe1-1-1"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("by waybill: %v %v", got, err)
+	}
+	if !reflect.DeepEqual(got[0], evs[0]) {
+		t.Errorf("read back %+v\nwant %+v", *got[0], *evs[0])
+	}
+	got, _ = db.Events(ctx, hub.EventQuery{Waybill: "SFe1-1-2"})
+	if len(got) != 1 || got[0].WeightKg != nil || got[0].Exception != "unknown" || got[0].WeighError == "" {
+		t.Errorf("event without weight read back as %+v", got)
+	}
+}
+
+func TestEventsQuery(t *testing.T) {
+	db, _ := open(t)
+	ctx := context.Background()
+	var evs []*hub.ParcelEvent
+	for i := range 30 {
+		site := []string{"tw01", "tw02", "tw03"}[i%3]
+		evs = append(evs, testEvent(fmt.Sprintf("e-%02d", i), site, "sorted", t0.Add(time.Duration(i)*time.Minute), kg(1), ""))
+	}
+	// Two events in the same millisecond: the id breaks the tie.
+	evs = append(evs, testEvent("e-99", "tw01", "confirmed", evs[27].TS, nil, ""))
+	if _, err := db.SaveEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(evs []*hub.ParcelEvent) []string {
+		out := []string{}
+		for _, e := range evs {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    hub.EventQuery
+		want []string
+	}{
+		{"site newest first", hub.EventQuery{Site: "tw01", Limit: 4}, []string{"e-99", "e-27", "e-24", "e-21"}},
+		{"all sites", hub.EventQuery{Limit: 3}, []string{"e-29", "e-28", "e-99"}},
+		{"before", hub.EventQuery{Site: "tw02", Before: t0.Add(7 * time.Minute), Limit: 10}, []string{"e-04", "e-01"}},
+		{"unknown site", hub.EventQuery{Site: "tw09", Limit: 10}, []string{}},
+		{"waybill", hub.EventQuery{Waybill: "SFe-05"}, []string{"e-05"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := db.Events(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(ids(got), tc.want) {
+				t.Errorf("got %v, want %v", ids(got), tc.want)
+			}
+		})
+	}
+	if got, _ := db.Events(ctx, hub.EventQuery{Limit: 10_000}); len(got) != 31 {
+		t.Errorf("no limit: %d events", len(got))
+	}
+}
+
+func TestParcelTotals(t *testing.T) {
+	db, _ := open(t)
+	ctx := context.Background()
+	day := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	evs := []*hub.ParcelEvent{
+		testEvent("y", "tw01", "sorted", day.Add(-time.Millisecond), kg(100), ""), // yesterday
+		testEvent("a", "tw01", "sorted", day, kg(1.25), ""),
+		testEvent("b", "tw01", "sorted", day.Add(time.Hour), nil, "unknown"),
+		testEvent("c", "tw01", "confirmed", day.Add(2*time.Hour), kg(7), ""), // a confirmation's weight is not counted again
+		testEvent("d", "tw02", "sorted", day.Add(3*time.Hour), kg(2.5), "no_bin"),
+		testEvent("z", "tw02", "sorted", day.Add(24*time.Hour), kg(100), ""), // tomorrow
+	}
+	if _, err := db.SaveEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ParcelTotals(ctx, day, day.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]hub.ParcelTotals{
+		"tw01": {Sorted: 2, Confirmed: 1, Exceptions: 1, WeightKg: 1.25, Last: day.Add(2 * time.Hour)},
+		"tw02": {Sorted: 1, Exceptions: 1, WeightKg: 2.5, Last: day.Add(3 * time.Hour)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	// The store's count and the one kept event by event agree.
+	byAdd := map[string]hub.ParcelTotals{}
+	for _, e := range evs[1:5] {
+		tot := byAdd[e.Site]
+		tot.Add(e)
+		byAdd[e.Site] = tot
+	}
+	if !reflect.DeepEqual(byAdd, want) {
+		t.Errorf("ParcelTotals.Add gives %+v\nwant %+v", byAdd, want)
 	}
 }

@@ -1,7 +1,13 @@
 // Package state keeps the hub's picture of the network in memory: each
-// site's edges and whether they are online, and the latest reading of each
-// cold room. It is rebuilt from the state store at start, updated by
-// ingest, read by the API, and every change is published to live.
+// site's edges and whether they are online, the latest reading of each
+// cold room, and each site's parcel counts of the day. It is rebuilt from
+// the stores at start, updated by ingest, read by the API, and every change
+// is published to live.
+//
+// The parcel counts are of the current day in Location: an event counts
+// when its (skew-corrected) time falls on that day, so events an edge
+// queued yesterday and sends today do not count, and the counts start
+// again from zero at midnight.
 package state
 
 import (
@@ -34,7 +40,15 @@ type SiteView struct {
 	Online   bool            `json:"online"`
 	LastSeen *time.Time      `json:"last_seen"`
 	Edges    []hub.EdgeState `json:"edges"`
+	// Parcels are the site's parcel counts of the current day.
+	Parcels hub.ParcelTotals `json:"parcels"`
 }
+
+// MaxParcelPublish is the most "parcel" events one ApplyEvents call
+// publishes. An edge replaying the events it queued offline sends
+// thousands at once; publishing each would cut every dashboard off the
+// stream for being slow. The sites' counts are published in full.
+const MaxParcelPublish = 64
 
 // RoomView is a cold room with its latest reading, as the API shows it.
 type RoomView struct {
@@ -68,6 +82,9 @@ type room struct {
 type State struct {
 	StaleAfter time.Duration    // a room whose latest reading is older is "stale"
 	Now        func() time.Time // the clock, replaceable in tests
+	// Location is the county's time zone, where a day of parcel counts
+	// starts and ends; nil means the machine's (time.Local).
+	Location *time.Location
 
 	live *live.Hub
 
@@ -77,12 +94,33 @@ type State struct {
 	edges map[string]map[string]*hub.EdgeState // site -> edge -> state
 	rooms map[roomKey]*room
 	order []roomKey
+	// parcels holds each site's counts of the day it names.
+	parcels map[string]*parcelDay
+}
+
+// parcelDay is a site's parcel counts of one day.
+type parcelDay struct {
+	day    date
+	totals hub.ParcelTotals
+}
+
+// date is a calendar day.
+type date struct {
+	y int
+	m time.Month
+	d int
+}
+
+func dateOf(t time.Time, loc *time.Location) date {
+	y, m, d := t.In(loc).Date()
+	return date{y, m, d}
 }
 
 // New builds the state for sites; changes are published to l (may be nil).
 func New(sites []hub.Site, l *live.Hub) *State {
 	s := &State{StaleAfter: 2 * time.Minute, Now: time.Now, live: l,
-		byID: map[string]*hub.Site{}, edges: map[string]map[string]*hub.EdgeState{}, rooms: map[roomKey]*room{}}
+		byID: map[string]*hub.Site{}, edges: map[string]map[string]*hub.EdgeState{}, rooms: map[roomKey]*room{},
+		parcels: map[string]*parcelDay{}}
 	for i := range sites {
 		site := &sites[i]
 		s.sites = append(s.sites, site)
@@ -193,6 +231,92 @@ func (s *State) Seen(site, edge string, t time.Time) {
 	s.ApplyEdge(cur)
 }
 
+func (s *State) loc() *time.Location {
+	if s.Location == nil {
+		return time.Local
+	}
+	return s.Location
+}
+
+// Today returns the bounds of the current day in Location: from its
+// midnight included to the next excluded. A store counts the events
+// between them to restore the counts at start (RestoreParcels).
+func (s *State) Today() (from, to time.Time) {
+	d := dateOf(s.Now(), s.loc())
+	from = time.Date(d.y, d.m, d.d, 0, 0, 0, 0, s.loc())
+	return from, time.Date(d.y, d.m, d.d+1, 0, 0, 0, 0, s.loc())
+}
+
+// RestoreParcels sets the parcel counts of the day starting at from (as
+// Today gave it), by site, replacing what the state holds for that day.
+func (s *State) RestoreParcels(from time.Time, totals map[string]hub.ParcelTotals) {
+	day := dateOf(from, s.loc())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range totals {
+		if s.byID[id] != nil {
+			s.parcels[id] = &parcelDay{day: day, totals: t}
+		}
+	}
+}
+
+// ApplyEvents counts stored parcel events of the current day in their
+// sites' counts, then publishes each changed site ("site") and the events
+// themselves ("parcel", the last MaxParcelPublish of evs). Each event must
+// be applied once: the caller passes only events just stored.
+func (s *State) ApplyEvents(evs []*hub.ParcelEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	today := dateOf(s.Now(), s.loc())
+	s.mu.Lock()
+	var changed []*hub.Site
+	isChanged := map[*hub.Site]bool{}
+	for _, ev := range evs {
+		site := s.byID[ev.Site]
+		if site == nil || dateOf(ev.TS, s.loc()) != today {
+			continue
+		}
+		p := s.parcels[ev.Site]
+		if p == nil || p.day != today {
+			p = &parcelDay{day: today}
+			s.parcels[ev.Site] = p
+		}
+		p.totals.Add(ev)
+		if !isChanged[site] {
+			isChanged[site] = true
+			changed = append(changed, site)
+		}
+	}
+	views := make([]SiteView, len(changed))
+	for i, site := range changed {
+		views[i] = s.siteView(site)
+	}
+	s.mu.Unlock()
+	for _, v := range views {
+		s.publish("site", v)
+	}
+	for _, ev := range evs[max(0, len(evs)-MaxParcelPublish):] {
+		s.publish("parcel", ev)
+	}
+}
+
+// Parcels returns a site's parcel counts of the current day.
+func (s *State) Parcels(site string) hub.ParcelTotals {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.parcelsToday(site)
+}
+
+// parcelsToday is called with s.mu held.
+func (s *State) parcelsToday(site string) hub.ParcelTotals {
+	p := s.parcels[site]
+	if p == nil || p.day != dateOf(s.Now(), s.loc()) {
+		return hub.ParcelTotals{}
+	}
+	return p.totals
+}
+
 // Edge returns the state of one edge.
 func (s *State) Edge(site, edge string) (hub.EdgeState, bool) {
 	s.mu.RLock()
@@ -228,7 +352,8 @@ func (s *State) ColdRooms() []RoomView {
 
 // siteView is called with s.mu held.
 func (s *State) siteView(site *hub.Site) SiteView {
-	v := SiteView{ID: site.ID, Name: site.Name, NameEN: site.NameEN, Kind: site.Kind, Parent: site.Parent, Edges: []hub.EdgeState{}}
+	v := SiteView{ID: site.ID, Name: site.Name, NameEN: site.NameEN, Kind: site.Kind, Parent: site.Parent, Edges: []hub.EdgeState{},
+		Parcels: s.parcelsToday(site.ID)}
 	if site.Kind == hub.County {
 		// The county centre runs the hub: it is online while the hub answers.
 		now := s.Now().UTC()

@@ -2,6 +2,8 @@ package state
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +91,111 @@ func TestEdgesAndLiveEvents(t *testing.T) {
 	case ev := <-sub.C:
 		t.Fatalf("unexpected event %s", ev.Data)
 	default:
+	}
+}
+
+func parcelEvent(id, kind string, ts time.Time, weight float64, exception string) *hub.ParcelEvent {
+	e := &hub.ParcelEvent{ID: id, Site: "tw01", Edge: "tw01-e1", Station: "st1", Kind: kind, Waybill: "SF" + id, Bin: "b3", TS: ts, Exception: exception}
+	if weight > 0 {
+		e.WeightKg = &weight
+	}
+	return e
+}
+
+func TestParcelCounts(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	now := time.Date(2026, 11, 29, 9, 0, 0, 0, cst)
+	l := live.New()
+	sub := l.Subscribe(256)
+	s := New(testSites(), l)
+	s.Location = cst
+	s.Now = func() time.Time { return now }
+
+	from, to := s.Today()
+	if want := time.Date(2026, 11, 29, 0, 0, 0, 0, cst); !from.Equal(want) || !to.Equal(want.Add(24*time.Hour)) {
+		t.Fatalf("today %v..%v", from, to)
+	}
+	// Restored from the store at start: a restart does not reset the wall screen.
+	s.RestoreParcels(from, map[string]hub.ParcelTotals{"tw01": {Sorted: 10, Confirmed: 8, Exceptions: 1, WeightKg: 12.5, Last: now.Add(-time.Hour)},
+		"tw99": {Sorted: 3}})
+	if got := s.Parcels("tw01"); got.Sorted != 10 || got.WeightKg != 12.5 {
+		t.Fatalf("restored %+v", got)
+	}
+
+	s.ApplyEvents([]*hub.ParcelEvent{
+		parcelEvent("a", "sorted", now.Add(-time.Minute), 1.5, ""),
+		parcelEvent("b", "sorted", now.Add(-30*time.Second), 0, "unknown"),
+		parcelEvent("c", "confirmed", now.Add(-10*time.Second), 0, ""),
+		// Queued yesterday (Beijing time), sent today: stored, not counted.
+		parcelEvent("y", "sorted", time.Date(2026, 11, 28, 23, 59, 0, 0, cst), 5, ""),
+		{ID: "u", Site: "tw99", Kind: "sorted", TS: now}, // unknown site
+	})
+	want := hub.ParcelTotals{Sorted: 12, Confirmed: 9, Exceptions: 2, WeightKg: 14, Last: now.Add(-10 * time.Second)}
+	if got := s.Parcels("tw01"); !got.Last.Equal(want.Last) || got.Sorted != want.Sorted || got.Confirmed != want.Confirmed ||
+		got.Exceptions != want.Exceptions || got.WeightKg != want.WeightKg {
+		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+	if v := s.Sites()[1]; v.ID != "tw01" || v.Parcels.Sorted != 12 || s.Sites()[0].Parcels.Sorted != 0 {
+		t.Fatalf("site views %+v", s.Sites())
+	}
+
+	// One "site" event for the batch, then one "parcel" event per event.
+	var types []string
+	var site SiteView
+	for len(types) < 6 {
+		ev := <-sub.C
+		types = append(types, ev.Type)
+		if ev.Type == "site" {
+			json.Unmarshal(ev.Data, &site)
+		}
+	}
+	if got := strings.Join(types, ","); got != "site,parcel,parcel,parcel,parcel,parcel" {
+		t.Fatalf("events %s", got)
+	}
+	if site.ID != "tw01" || site.Parcels.Sorted != 12 || site.Parcels.Exceptions != 2 {
+		t.Fatalf("site event %+v", site)
+	}
+
+	// Midnight: the counts start again.
+	now = time.Date(2026, 11, 30, 0, 0, 1, 0, cst)
+	if got := s.Parcels("tw01"); got != (hub.ParcelTotals{}) {
+		t.Fatalf("after midnight %+v", got)
+	}
+	s.ApplyEvents([]*hub.ParcelEvent{parcelEvent("n", "sorted", now, 2, "")})
+	if got := s.Parcels("tw01"); got.Sorted != 1 || got.WeightKg != 2 {
+		t.Fatalf("first event of the day: %+v", got)
+	}
+}
+
+// TestParcelPublishCapped: a replayed backlog publishes the site's counts
+// and only the newest events, so no dashboard is cut off for being slow.
+func TestParcelPublishCapped(t *testing.T) {
+	l := live.New()
+	sub := l.Subscribe(256)
+	s := New(testSites(), l)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	s.Location, s.Now = time.UTC, func() time.Time { return now }
+	evs := make([]*hub.ParcelEvent, 1000)
+	for i := range evs {
+		evs[i] = parcelEvent(fmt.Sprint(i), "sorted", now.Add(time.Duration(i-1000)*time.Millisecond), 1, "")
+	}
+	s.ApplyEvents(evs)
+	select {
+	case <-sub.Done:
+		t.Fatal("subscriber cut off by a replay")
+	default:
+	}
+	if n := len(sub.C); n != 1+MaxParcelPublish {
+		t.Fatalf("%d events published, want %d", n, 1+MaxParcelPublish)
+	}
+	if got := s.Parcels("tw01").Sorted; got != 1000 {
+		t.Fatalf("sorted %d", got)
+	}
+	var last hub.ParcelEvent
+	for len(sub.C) > 0 {
+		json.Unmarshal((<-sub.C).Data, &last)
+	}
+	if last.ID != "999" {
+		t.Fatalf("last published %s, want the newest", last.ID)
 	}
 }

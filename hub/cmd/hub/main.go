@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // time_zone works on a machine without the zone database
 
 	"github.com/countylink/countylink/hub/server"
 )
