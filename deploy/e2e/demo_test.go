@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +69,60 @@ func TestDemo(t *testing.T) {
 	t.Logf("demo: %d sites online and %d cold rooms live %v after start", len(sites), len(rooms), time.Since(start).Round(time.Millisecond))
 	if len(rooms) < 19 {
 		t.Fatalf("%d cold rooms, want at least one per township", len(rooms))
+	}
+
+	// Every township's staff sort parcels into lit bins and confirm them.
+	waitFor(t, 60*time.Second, "every township sorting parcels", func() error {
+		sites = nil
+		if err := getJSON(t, base+"/api/v1/sites", &sites); err != nil {
+			return err
+		}
+		for _, s := range sites {
+			if s.Kind == "township" && (s.Parcels.Sorted == 0 || s.Parcels.Confirmed == 0) {
+				return fmt.Errorf("%s: %+v", s.ID, s.Parcels)
+			}
+		}
+		return nil
+	})
+	var evs []struct {
+		Kind, Waybill, Bin, Route, Carrier string
+		WeightKg                           *float64 `json:"weight_kg"`
+	}
+	if err := getJSON(t, base+"/api/v1/parcels/events?site=tw05&limit=20", &evs); err != nil || len(evs) == 0 {
+		t.Fatalf("events of tw05: %v %v", evs, err)
+	}
+	weighed := 0
+	for _, e := range evs {
+		if e.WeightKg != nil {
+			weighed++
+		}
+	}
+	if weighed == 0 {
+		t.Errorf("no event of tw05 carries a weight: %+v", evs)
+	}
+
+	// A coordinator sets cold room 1's setpoint at tw03: the hub publishes the
+	// command, the agent writes the controller on its RS-485 line and reads
+	// the value back.
+	resp, err := http.Post(base+"/api/v1/sites/tw03/edges/tw03-e1/commands/write?wait=20s", "application/json",
+		strings.NewReader(`{"device":"cr1-ctl","field":"setpoint","value":1.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"value":1.5`) {
+		t.Errorf("write command: %s %s", resp.Status, body)
+	}
+	resp, err = http.Post(base+"/api/v1/sites/tw03/edges/tw03-e1/commands/write", "application/json",
+		strings.NewReader(`{"device":"cr1-ctl","field":"temperature","value":1.5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "not writable") {
+		t.Errorf("write of a read-only field: %s %s", resp.Status, body)
 	}
 
 	// Ctrl-C: both exit cleanly (exit status 0).
