@@ -122,6 +122,20 @@ func TestWallScreenInBrowser(t *testing.T) {
 		t.Errorf("the backlog badge took %v to go once the backlog was replayed, want 2 s at most", d)
 	}
 
+	// Parcels sorted at a township: its count and its exceptions by its name.
+	pSent := time.Now()
+	publishParcel(t, pub, "tw05", "SF1234567890123", "b03", "")
+	publishParcel(t, pub, "tw05", "NOTAWAYBILL", "b99", contract.ExceptionUnknown)
+	waitFor(t, 5*time.Second, "tw05's parcel counts on screen", func() error {
+		got := evalPage[string](t, ctx, `(() => { const li = document.querySelector('#site-list li.site[data-site="tw05"]');
+			return li.dataset.sorted + "/" + li.dataset.exceptions + "/" + (li.querySelector('.parcels').offsetParent !== null) })()`)
+		if got != "2/1/true" {
+			return fmt.Errorf("sorted/exceptions/visible = %s", got)
+		}
+		return nil
+	})
+	t.Logf("two parcel events on the site list %v after their publish", time.Since(pSent).Round(time.Millisecond))
+
 	// The language switch, remembered across a reload.
 	var dict map[string]map[string]string
 	if err := getJSON(t, base+"/i18n.json", &dict); err != nil {
@@ -336,6 +350,28 @@ func publishReading(t *testing.T, c mqtt.Client, site, room string, ts time.Time
 		t.Fatal(err)
 	}
 	publish(t, c, contract.TelemetryTopic(contract.DefaultPrefix, site, edge, device), false, b)
+}
+
+// publishParcel publishes a contract v1 parcel event of station s1.
+func publishParcel(t *testing.T, c mqtt.Client, site, waybill, bin, exception string) {
+	t.Helper()
+	edge := site + "-e1"
+	ev := contract.ParcelEvent{
+		Header: contract.Header{V: contract.SchemaVersion, ID: contract.MessageID(edge, uint64(testBoot), publishSeq.Add(1)),
+			Site: site, Edge: edge, TS: time.Now().UTC()},
+		Kind: contract.EventSorted, Station: "s1", Waybill: waybill, Bin: bin, Rule: "manifest", Exception: exception, PlanVersion: "1"}
+	if exception == "" {
+		ev.Route, ev.Carrier = "r03", "SF"
+		w := 1.2
+		ev.WeightKg = &w
+	} else {
+		ev.Rule = "none"
+	}
+	b, err := contract.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, contract.EventTopic(contract.DefaultPrefix, site, edge, "s1"), false, b)
 }
 
 // publishStatus publishes the retained contract v1 status of an edge, as its

@@ -89,6 +89,21 @@ func TestScreenshots(t *testing.T) {
 		}
 		publish(t, pub, contract.StatusTopic(contract.DefaultPrefix, s.ID, edge), true, b)
 	}
+	// A working day's sorting so far: a few dozen parcels per township, the
+	// odd one to the exception bin.
+	for i, s := range sites {
+		if s.Kind != "township" {
+			continue
+		}
+		n := 20 + (i*29)%60
+		for j := range n {
+			bin, exc := fmt.Sprintf("b%02d", 1+j%8), ""
+			if j%23 == 7 {
+				bin, exc = "b99", contract.ExceptionUnknown
+			}
+			publishParcel(t, pub, s.ID, fmt.Sprintf("SF%013d", i*1000+j), bin, exc)
+		}
+	}
 	frozen := 0
 	for i, r := range rooms {
 		ts := now.Add(-time.Duration(2+(i*7)%40) * time.Second) // readings a few seconds old, as on a busy day
