@@ -13,11 +13,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	pgpio "periph.io/x/conn/v3/gpio"
 
@@ -166,25 +164,15 @@ stations:
 	return w
 }
 
-// openPTY returns the two sides of a pseudo-terminal, the master
-// non-blocking so that closing it ends the simulator's read.
+// openPTY returns the two sides of a new pseudo-terminal (sim.OpenPTY).
 func openPTY(tb testing.TB) (master, slave *os.File) {
 	tb.Helper()
-	m, s, err := pty.Open()
+	master, slave, err := sim.OpenPTY()
 	if err != nil {
 		tb.Skipf("no pseudo-terminal: %v", err)
 	}
-	defer m.Close()
-	fd, err := syscall.Dup(int(m.Fd()))
-	if err == nil {
-		err = syscall.SetNonblock(fd, true)
-	}
-	if err != nil {
-		s.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return os.NewFile(uintptr(fd), m.Name()), s
+	tb.Cleanup(func() { slave.Close() })
+	return master, slave
 }
 
 // events collects the parcel events and results the agent publishes.

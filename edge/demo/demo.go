@@ -19,10 +19,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/creack/pty"
 	pgpio "periph.io/x/conn/v3/gpio"
 
 	"github.com/countylink/countylink/contract"
@@ -158,7 +156,7 @@ func New(ctx context.Context, opt Options) (*Warehouse, error) {
 		gpio.Sim(door).Drive(pgpio.Low)
 		cfg.Inputs = append(cfg.Inputs, config.Input{ID: r.ID + "-door", Pin: gpio.SimPrefix + door, Kind: "door", Room: r.ID})
 		if i == 0 {
-			master, slave, err := openPTY()
+			master, slave, err := sim.OpenPTY()
 			if err != nil {
 				return nil, err
 			}
@@ -417,24 +415,4 @@ func (st *station) work(ctx context.Context, parcels []sim.Parcel, first, step i
 			return
 		}
 	}
-}
-
-// openPTY returns a pseudo-terminal: the master for the simulator (non-
-// blocking, so that closing it ends the simulator's read) and the slave
-// whose name the agent opens as its RS-485 adapter.
-func openPTY() (master, slave *os.File, err error) {
-	m, s, err := pty.Open()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer m.Close()
-	fd, err := syscall.Dup(int(m.Fd()))
-	if err == nil {
-		err = syscall.SetNonblock(fd, true)
-	}
-	if err != nil {
-		s.Close()
-		return nil, nil, err
-	}
-	return os.NewFile(uintptr(fd), m.Name()), s, nil
 }

@@ -11,11 +11,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 
 	"github.com/countylink/countylink/edge/profile"
 	"github.com/countylink/countylink/edge/profiles"
@@ -31,26 +29,14 @@ type rig struct {
 	master *os.File // the simulator's side; a test may write stray bytes into it
 }
 
-// openPTY returns the two sides of a new pseudo-terminal. pty.Open leaves
-// the master in blocking mode (it asked for the descriptor), where Close
-// cannot end the simulator's pending Read; a non-blocking duplicate goes
-// through the runtime's poller, where it can.
+// openPTY returns the two sides of a new pseudo-terminal (sim.OpenPTY).
 func openPTY(tb testing.TB) (master, slave *os.File) {
 	tb.Helper()
-	m, slave, err := pty.Open()
+	master, slave, err := sim.OpenPTY()
 	if err != nil {
 		tb.Skipf("no pseudo-terminal: %v", err)
 	}
-	defer m.Close()
-	fd, err := syscall.Dup(int(m.Fd()))
-	if err == nil {
-		err = syscall.SetNonblock(fd, true)
-	}
-	if err != nil {
-		slave.Close()
-		tb.Fatal(err)
-	}
-	return os.NewFile(uintptr(fd), m.Name()), slave
+	return master, slave
 }
 
 // newRig starts the simulator and a Bus at 115200 8N1 with a 300 ms

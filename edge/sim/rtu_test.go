@@ -8,35 +8,21 @@ import (
 	"io"
 	"os"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/goburrow/modbus"
 	"github.com/goburrow/serial"
 )
 
-// openPTY returns the two sides of a new pseudo-terminal. pty.Open leaves
-// the master in blocking mode (it asked for the descriptor), where Close
-// cannot end a pending Read; a non-blocking duplicate goes through the
-// runtime's poller, where it can.
+// openPTY returns the two sides of a new pseudo-terminal (OpenPTY).
 func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
-	m, slave, err := pty.Open()
+	master, slave, err := OpenPTY()
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	defer m.Close()
-	fd, err := syscall.Dup(int(m.Fd()))
-	if err == nil {
-		err = syscall.SetNonblock(fd, true)
-	}
-	if err != nil {
-		slave.Close()
-		t.Fatal(err)
-	}
-	return os.NewFile(uintptr(fd), m.Name()), slave
+	return master, slave
 }
 
 // startRTU starts an RTUServer on the master side of a new pseudo-terminal
