@@ -59,10 +59,21 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 # Short fuzzing of every decoder of outside input.
+FUZZTIME ?= 15s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./contract/
-	$(GO) test -run='^$$' -fuzz=FuzzParseTopic -fuzztime=15s ./contract/
-	$(GO) test -run='^$$' -fuzz=FuzzModbusTCPFrame -fuzztime=15s ./edge/sim/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=30s ./contract/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTopic$$' -fuzztime=$(FUZZTIME) ./contract/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSortPlan$$' -fuzztime=$(FUZZTIME) ./contract/
+	$(GO) test -run='^$$' -fuzz='^FuzzCheckAnswer$$' -fuzztime=$(FUZZTIME) ./edge/modbus/
+	$(GO) test -run='^$$' -fuzz='^FuzzXK3190$$' -fuzztime=$(FUZZTIME) ./edge/scale/
+	$(GO) test -run='^$$' -fuzz='^FuzzToledo$$' -fuzztime=$(FUZZTIME) ./edge/scale/
+	$(GO) test -run='^$$' -fuzz='^FuzzLines$$' -fuzztime=$(FUZZTIME) ./edge/scanner/
+	$(GO) test -run='^$$' -fuzz='^FuzzEvdev$$' -fuzztime=$(FUZZTIME) ./edge/scanner/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./edge/waybill/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseSortCode$$' -fuzztime=$(FUZZTIME) ./edge/waybill/
+	$(GO) test -run='^$$' -fuzz='^FuzzRecover$$' -fuzztime=$(FUZZTIME) ./edge/queue/
+	$(GO) test -run='^$$' -fuzz='^FuzzModbusTCPFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
+	$(GO) test -run='^$$' -fuzz='^FuzzRTUFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
 
 # Performance figures, each against a baseline measured in the same run
 # (see BENCHMARKS.md). The end-to-end ones drain a 1,000,000-message
