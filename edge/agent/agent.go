@@ -48,6 +48,7 @@ type Agent struct {
 	stations []*stationRun
 	manifest *manifest
 
+	cmdMu      sync.Mutex // one command at a time
 	scanCounts scanner.Counters
 	events     atomic.Uint64
 

@@ -39,10 +39,14 @@ type WriteArgs struct {
 // writeTimeout bounds a write and its read-back on a busy bus.
 const writeTimeout = 10 * time.Second
 
-// command answers one command from the hub. Commands run one at a time,
-// in the order they arrive (paho's callbacks are ordered); a write waits
-// its turn on the bus like a poll.
+// command answers one command from the hub. The MQTT client calls it from
+// a goroutine per message, so commands are run one at a time here (two
+// sort plans must not race to the file); a write then waits its turn on
+// the bus like a poll. Commands sent together may run in any order: each
+// has its own result.
 func (a *Agent) command(ctx context.Context, topic string, payload []byte) {
+	a.cmdMu.Lock()
+	defer a.cmdMu.Unlock()
 	t, err := contract.ParseTopic(a.cfg.MQTT.TopicPrefix, topic)
 	if err != nil {
 		a.badCommands.Add(1)

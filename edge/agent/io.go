@@ -12,6 +12,7 @@ import (
 	"github.com/countylink/countylink/edge/queue"
 	"github.com/countylink/countylink/edge/scale"
 	"github.com/countylink/countylink/edge/scanner"
+	"github.com/countylink/countylink/edge/station"
 )
 
 // openGPIO opens the configured outputs and inputs. A pin that does not
@@ -167,6 +168,7 @@ func (a *Agent) noiseLoop(ctx context.Context) {
 	prevScan := map[string]scanner.Stats{}
 	prevScale := map[string]scale.Stats{}
 	prevIn := map[string]gpio.InputStats{}
+	prevStation := map[string]station.Stats{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,6 +192,13 @@ func (a *Agent) noiseLoop(ctx context.Context) {
 					"checksum", s.Checksum-p.Checksum, "garbage_runs", s.Garbage-p.Garbage)
 			}
 			prevScale[sc.cfg.ID] = s
+		}
+		for _, st := range a.stations {
+			s, p := st.st.Stats(), prevStation[st.cfg.ID]
+			if d := s.Unweighed - p.Unweighed; d > 0 {
+				a.log.Warn("parcels recorded without a weight (scale in motion, off or empty)", "station", st.cfg.ID, "scale", st.cfg.Scale, "parcels", d)
+			}
+			prevStation[st.cfg.ID] = s
 		}
 		for _, in := range a.inputs {
 			s, p := in.in.Stats(), prevIn[in.cfg.ID]

@@ -140,7 +140,7 @@ stations:
     scale: s1-scale
     buzzer: s1-buzz
     confirm: s1-ok
-    weigh_for: 3s
+    weigh_for: 1s
     lamps:
 `, site, state, broker, slave.Name(), ss.Addr(), w.scan.Addr(), w.pins)
 	var outs strings.Builder
@@ -331,6 +331,19 @@ func TestWarehouse(t *testing.T) {
 		t.Errorf("exception event %+v", x)
 	}
 
+	// A scale that stays in motion: the parcel is sorted, without a weight.
+	w.scale.Shake(true)
+	poll(t, 5*time.Second, "the indicator reports motion", func() bool { return a.scales[0].last().Motion || !a.scales[0].last().Settled })
+	shaken := w.parcels[1].Waybill
+	if err := w.scan.Send(shaken); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "unweighed event", func() bool { return ev.parcel(contract.EventSorted, shaken) != nil })
+	if x := ev.parcel(contract.EventSorted, shaken); x.WeightKg != nil || !strings.Contains(x.WeighError, "not stable") {
+		t.Errorf("event of a parcel on a shaking scale: %+v (weight %v)", x, deref(x.WeightKg))
+	}
+	w.scale.Shake(false)
+
 	// The hub writes the controller's setpoint; the result carries the value read back.
 	cmd := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL()).SetClientID("hub-" + t.Name()))
 	if tok := cmd.Connect(); tok.Wait() && tok.Error() != nil {
@@ -344,7 +357,9 @@ func TestWarehouse(t *testing.T) {
 	send("hub-1", "write", `{"device":"cr1-ctl","field":"setpoint","value":-2.5}`)
 	send("hub-2", "write", `{"device":"cr1-ctl","field":"temperature","value":3}`)
 	send("hub-3", "write", `{"device":"cr1-ctl","field":"setpoint","value":99}`)
-	poll(t, 10*time.Second, "write results", func() bool { return ev.result("hub-3") != nil })
+	poll(t, 10*time.Second, "write results", func() bool {
+		return ev.result("hub-1") != nil && ev.result("hub-2") != nil && ev.result("hub-3") != nil
+	})
 	if r := ev.result("hub-1"); !r.OK || string(r.Data) != `{"device":"cr1-ctl","field":"setpoint","value":-2.5}` {
 		t.Errorf("setpoint write: %+v data %s", r, r.Data)
 	}
@@ -371,7 +386,7 @@ func TestWarehouse(t *testing.T) {
 	poll(t, 10*time.Second, "scanner noise counted", func() bool { return a.Stats().Scanners["s1-scan"].Noise == 2 })
 
 	st := a.Stats()
-	if st.Stations["s1"].Scans != 2 || st.Events != 3 || st.Scanners["s1-scan"].Scans != 2 || st.Inputs["cr1-door"].Bounces == 0 {
+	if st.Stations["s1"].Scans != 3 || st.Stations["s1"].Unweighed != 1 || st.Events != 4 || st.Scanners["s1-scan"].Scans != 3 || st.Inputs["cr1-door"].Bounces == 0 {
 		t.Errorf("stats %+v %+v %+v", st.Stations, st.Scanners, st.Inputs)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/countylink/countylink/edge/profile"
 	"github.com/countylink/countylink/edge/profiles"
 	"github.com/countylink/countylink/edge/sim"

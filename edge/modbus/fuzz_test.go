@@ -11,9 +11,9 @@ import (
 // accept only a frame with a good CRC from slave 7 of the right length.
 func FuzzCheckAnswer(f *testing.F) {
 	req := withCRC([]byte{7, 3, 0, 0, 0, 2})
-	f.Add(withCRC([]byte{7, 3, 4, 0x03, 0x2f, 0x00, 0x18}))   // 81.5 %RH, 2.4 °C
-	f.Add(withCRC([]byte{7, 0x83, 2}))                        // exception: illegal address
-	f.Add(withCRC([]byte{8, 3, 4, 0x03, 0x2f, 0x00, 0x18}))   // another slave
+	f.Add(withCRC([]byte{7, 3, 4, 0x03, 0x2f, 0x00, 0x18}))    // 81.5 %RH, 2.4 °C
+	f.Add(withCRC([]byte{7, 0x83, 2}))                         // exception: illegal address
+	f.Add(withCRC([]byte{8, 3, 4, 0x03, 0x2f, 0x00, 0x18}))    // another slave
 	f.Add([]byte{7, 3, 4, 0x03, 0x2f, 0x00, 0x18, 0x00, 0x00}) // bad CRC
 	f.Add([]byte{0xff, 0x00})
 	f.Add([]byte{})

@@ -76,7 +76,7 @@ type Station struct {
 	mu   sync.Mutex
 	last *Event // the parcel a confirm press refers to
 
-	scans, exceptions, emitErrors atomic.Uint64
+	scans, exceptions, emitErrors, unweighed atomic.Uint64
 }
 
 // SetPlan replaces the sort plan atomically: a scan sees the old plan or
@@ -133,6 +133,7 @@ func (s *Station) Scan(ctx context.Context, sc scanner.Scan) (Event, error) {
 		}
 		kg, err := s.Scale.WaitStable(ctx, weighFor)
 		if err != nil {
+			s.unweighed.Add(1)
 			ev.WeighError = err.Error()
 		} else {
 			ev.WeightKg, ev.Weighed = kg, true
@@ -183,9 +184,12 @@ func (s *Station) signalError() {
 }
 
 // Stats are the station's counters.
-type Stats struct{ Scans, Exceptions, EmitErrors uint64 }
+type Stats struct {
+	Scans, Exceptions, EmitErrors uint64
+	Unweighed                     uint64 // scans without a stable weight in time: a scale in motion, off, or empty
+}
 
 // Stats returns the counters.
 func (s *Station) Stats() Stats {
-	return Stats{Scans: s.scans.Load(), Exceptions: s.exceptions.Load(), EmitErrors: s.emitErrors.Load()}
+	return Stats{Scans: s.scans.Load(), Exceptions: s.exceptions.Load(), EmitErrors: s.emitErrors.Load(), Unweighed: s.unweighed.Load()}
 }

@@ -136,7 +136,7 @@ func TestWithoutWeightOrPlanOrQueue(t *testing.T) {
 	if _, err := r.st.Scan(context.Background(), scanner.Scan{Code: "JT0001234567890", At: time.Now()}); err == nil {
 		t.Fatal("a scan the queue could not keep was accepted")
 	}
-	if r.st.Stats().EmitErrors != 1 {
+	if r.st.Stats().EmitErrors != 1 || r.st.Stats().Unweighed != 2 {
 		t.Fatalf("stats %+v", r.st.Stats())
 	}
 	r.st.SetPlan(nil)
