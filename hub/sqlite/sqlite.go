@@ -99,6 +99,40 @@ var migrations = []string{
 	CREATE INDEX parcel_events_site_ts ON parcel_events (site, ts_ms);
 	CREATE INDEX parcel_events_ts ON parcel_events (ts_ms);
 	CREATE INDEX parcel_events_waybill ON parcel_events (waybill);`,
+	// 4: cold-chain alarms: the current record of each alarm, every
+	// transition it went through (the audit trail), and the alarm engine's
+	// state (pending delays), so a restart resets no timer.
+	`CREATE TABLE alarms (
+		id         TEXT NOT NULL PRIMARY KEY,
+		site       TEXT NOT NULL,
+		room       TEXT NOT NULL,
+		edge       TEXT NOT NULL,
+		source     TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		severity   TEXT NOT NULL,
+		state      TEXT NOT NULL, -- active, acknowledged, cleared
+		record     TEXT NOT NULL, -- the alarm as JSON
+		raised_ms  INTEGER NOT NULL,
+		updated_ms INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX alarms_state ON alarms (state, raised_ms);
+	CREATE INDEX alarms_site ON alarms (site, raised_ms);
+	CREATE TABLE alarm_history (
+		seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+		alarm_id TEXT NOT NULL,
+		site     TEXT NOT NULL,
+		at_ms    INTEGER NOT NULL,
+		event    TEXT NOT NULL, -- raised, updated, realarm, acknowledged, cleared, ...
+		by       TEXT NOT NULL, -- who acknowledged; empty for the engine
+		record   TEXT NOT NULL  -- the alarm as JSON after the event
+	) STRICT;
+	CREATE INDEX alarm_history_alarm ON alarm_history (alarm_id, seq);
+	CREATE INDEX alarm_history_site ON alarm_history (site, at_ms);
+	CREATE TABLE kv (
+		name       TEXT NOT NULL PRIMARY KEY,
+		value      BLOB NOT NULL,
+		updated_ms INTEGER NOT NULL
+	) STRICT;`,
 }
 
 // DB is the hub's SQLite store. It is safe for concurrent use.
@@ -600,4 +634,172 @@ func (db *DB) ParcelTotals(ctx context.Context, from, to time.Time) (map[string]
 		return nil, fmt.Errorf("sqlite parcel totals: %w", err)
 	}
 	return out, nil
+}
+
+// Temperatures returns the temperatures of a room from from to to, both
+// included, in time order: those of device, or of every device of the
+// room when device is empty.
+func (db *DB) Temperatures(ctx context.Context, site, room, device string, from, to time.Time) ([]Sample, error) {
+	q := `SELECT ts_ms, value FROM readings
+		WHERE site = ? AND room = ? AND field = 'temperature' AND ts_ms BETWEEN ? AND ?`
+	args := []any{site, room, from.UnixMilli(), to.UnixMilli()}
+	if device != "" {
+		q += " AND device = ?"
+		args = append(args, device)
+	}
+	rows, err := db.read.QueryContext(ctx, q+" ORDER BY ts_ms", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Sample
+	for rows.Next() {
+		var ms int64
+		var v float64
+		if err := rows.Scan(&ms, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, Sample{TS: time.UnixMilli(ms).UTC(), Value: v})
+	}
+	return out, rows.Err()
+}
+
+// AlarmRow is an alarm as stored: its identity and state for queries, and
+// the whole record as JSON.
+type AlarmRow struct {
+	ID, Site, Room, Edge, Source, Kind, Severity, State string
+	Raised, Updated                                     time.Time
+	Record                                              []byte
+}
+
+// AlarmChange is one transition of an alarm, for the audit trail.
+type AlarmChange struct {
+	Alarm AlarmRow
+	At    time.Time
+	Event string
+	By    string
+}
+
+// SaveAlarmChanges records transitions: each alarm's current row is
+// replaced and the transition appended to its history, in one
+// transaction.
+func (db *DB) SaveAlarmChanges(ctx context.Context, cs []AlarmChange) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	up, err := tx.PrepareContext(ctx, `INSERT INTO alarms (id, site, room, edge, source, kind, severity, state, record, raised_ms, updated_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, state = excluded.state, record = excluded.record,
+			updated_ms = excluded.updated_ms`)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	hist, err := tx.PrepareContext(ctx, `INSERT INTO alarm_history (alarm_id, site, at_ms, event, by, record) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	for _, c := range cs {
+		a := c.Alarm
+		if _, err := up.ExecContext(ctx, a.ID, a.Site, a.Room, a.Edge, a.Source, a.Kind, a.Severity, a.State, string(a.Record),
+			a.Raised.UnixMilli(), a.Updated.UnixMilli()); err != nil {
+			return err
+		}
+		if _, err := hist.ExecContext(ctx, a.ID, a.Site, c.At.UnixMilli(), c.Event, c.By, string(a.Record)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// AlarmFilter selects alarms: by site, by state (empty for all), raised
+// before Before (zero for now), newest first, at most Limit.
+type AlarmFilter struct {
+	Site   string
+	States []string
+	Before time.Time
+	Limit  int
+}
+
+// Alarms returns the alarms f selects, newest raised first.
+func (db *DB) Alarms(ctx context.Context, f AlarmFilter) ([]AlarmRow, error) {
+	q := `SELECT id, site, room, edge, source, kind, severity, state, record, raised_ms, updated_ms FROM alarms WHERE 1=1`
+	var args []any
+	if f.Site != "" {
+		q += " AND site = ?"
+		args = append(args, f.Site)
+	}
+	if len(f.States) > 0 {
+		q += " AND state IN (?" + strings.Repeat(", ?", len(f.States)-1) + ")"
+		for _, s := range f.States {
+			args = append(args, s)
+		}
+	}
+	if !f.Before.IsZero() {
+		q += " AND raised_ms < ?"
+		args = append(args, f.Before.UnixMilli())
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	q += " ORDER BY raised_ms DESC LIMIT ?"
+	args = append(args, f.Limit)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AlarmRow
+	for rows.Next() {
+		var a AlarmRow
+		var rec string
+		var raised, updated int64
+		if err := rows.Scan(&a.ID, &a.Site, &a.Room, &a.Edge, &a.Source, &a.Kind, &a.Severity, &a.State, &rec, &raised, &updated); err != nil {
+			return nil, err
+		}
+		a.Record, a.Raised, a.Updated = []byte(rec), time.UnixMilli(raised).UTC(), time.UnixMilli(updated).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AlarmHistory returns the transitions of one alarm, oldest first.
+func (db *DB) AlarmHistory(ctx context.Context, id string) ([]AlarmChange, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT at_ms, event, by, record FROM alarm_history WHERE alarm_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AlarmChange
+	for rows.Next() {
+		var c AlarmChange
+		var at int64
+		var rec string
+		if err := rows.Scan(&at, &c.Event, &c.By, &rec); err != nil {
+			return nil, err
+		}
+		c.At, c.Alarm.ID, c.Alarm.Record = time.UnixMilli(at).UTC(), id, []byte(rec)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Put stores value under name, replacing what was there.
+func (db *DB) Put(ctx context.Context, name string, value []byte) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO kv (name, value, updated_ms) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms`, name, value, time.Now().UnixMilli())
+	return err
+}
+
+// Get returns the value stored under name, or nil if there is none.
+func (db *DB) Get(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM kv WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
 }
