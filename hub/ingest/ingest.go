@@ -50,6 +50,16 @@ type Config struct {
 	SeenStore hub.SeenStore
 	// Results, when set, takes every command result received.
 	Results ResultHandler
+	// Watcher, when set, sees every accepted reading and edge status as it
+	// arrives, before it is stored: the cold-chain alarms.
+	Watcher Watcher
+}
+
+// Watcher follows readings and edge states as they arrive. Its methods
+// are called from the ingest's handler and must not block.
+type Watcher interface {
+	Reading(r *hub.Reading)
+	EdgeStatus(site, edge string, online bool, at time.Time)
 }
 
 // Store is what the ingest keeps beside the time series: the latest
@@ -294,6 +304,9 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 		}
 		in.state.Seen(m.Site, m.Edge, recv)
 		in.state.ApplyReading(r)
+		if in.cfg.Watcher != nil {
+			in.cfg.Watcher.Reading(r)
+		}
 	case *contract.Status:
 		if !in.correct(&m.Header, recv) {
 			m.TS = recv
@@ -305,6 +318,9 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 		}
 		e := hub.EdgeState{Site: m.Site, Edge: m.Edge, Online: m.State == contract.StateOnline, LastSeen: seen, Agent: m.Agent, Backlog: m.Backlog}
 		in.state.ApplyEdge(e)
+		if in.cfg.Watcher != nil {
+			in.cfg.Watcher.EdgeStatus(m.Site, m.Edge, e.Online, seen)
+		}
 		if cur, ok := in.state.Edge(m.Site, m.Edge); ok {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := in.store.SaveEdge(ctx, cur); err != nil {
