@@ -71,6 +71,9 @@ type Status struct {
 	// SortPlan is the version of the sort plan the edge's stations decide
 	// from; empty when it has none (or no station).
 	SortPlan string `json:"sort_plan,omitempty"`
+	// Rules is the version of the room alarm rules the edge signals on
+	// site from (the rules command); empty when it has none.
+	Rules string `json:"rules,omitempty"`
 }
 
 // QueueStatus describes the edge's store-and-forward queue.

@@ -48,6 +48,9 @@ type Agent struct {
 	stations []*stationRun
 	manifest *manifest
 
+	cold                    *coldChain  // the rooms' alarm rules, for the local signal
+	alarmActive, alarmSound atomic.Bool // a room is in alarm; its buzzer is not silenced
+
 	cmdMu      sync.Mutex // one command at a time
 	scanCounts scanner.Counters
 	events     atomic.Uint64
@@ -144,6 +147,10 @@ func (a *Agent) build() error {
 	if err := a.openGPIO(); err != nil {
 		return err
 	}
+	a.cold = newColdChain(a.cfg.Rules)
+	if err := a.cold.load(a.cfg.Site); err != nil {
+		return err
+	}
 	return a.buildStations()
 }
 
@@ -202,7 +209,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.stationLoop(ctx, st) }()
 	}
-	wg.Add(5)
+	wg.Add(6)
+	go func() { defer wg.Done(); a.coldLoop(ctx) }()
 	go func() { defer wg.Done(); a.stackLoop(ctx) }()
 	go func() { defer wg.Done(); a.noiseLoop(ctx) }()
 	go func() { defer wg.Done(); a.sendLoop(ctx) }()
@@ -287,6 +295,7 @@ func (a *Agent) pollOnce(ctx context.Context, d *device, log *slog.Logger) {
 		log.Info("device answering")
 		a.requestStatus()
 	}
+	a.cold.reading(d.cfg.ID, d.cfg.Room, ts, rd)
 	msg := contract.Telemetry{Header: a.header(ts), Device: d.cfg.ID, Room: d.cfg.Room,
 		Fields: rd.Fields, Units: rd.Units}
 	if len(rd.Faults) > 0 {
@@ -421,6 +430,7 @@ func (a *Agent) status(state string) contract.Status {
 		s.Devices = append(s.Devices, contract.DeviceStatus{ID: sc.cfg.ID, OK: ok, Error: clip(why)})
 	}
 	s.SortPlan = a.planVersion()
+	s.Rules = a.cold.rulesVersion()
 	return s
 }
 

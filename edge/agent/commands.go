@@ -21,12 +21,14 @@ import (
 //	                                                     -> {"device","field","value"} as read back
 //	sortplan  a contract.SortPlan                        -> {"version"}
 //	manifest  {"parcels":{"SF1234567890123":"v0301"}}    -> {"parcels": n}
+//	rules     a contract.RoomRules                       -> {"version","rooms"}
 const (
 	CmdPing     = "ping"
 	CmdStatus   = "status"
 	CmdWrite    = "write"
 	CmdSortPlan = "sortplan"
 	CmdManifest = "manifest"
+	CmdRules    = "rules"
 )
 
 // WriteArgs are the arguments of the write command.
@@ -96,6 +98,12 @@ func (a *Agent) run(ctx context.Context, cmd *contract.Command) (json.RawMessage
 			return nil, fmt.Errorf("sortplan: %w", err)
 		}
 		return json.Marshal(map[string]string{"version": p.Version})
+	case CmdRules:
+		rs, err := a.setRules(cmd.Args)
+		if err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+		return json.Marshal(map[string]any{"version": rs.Version, "rooms": len(rs.Rules)})
 	case CmdManifest:
 		var args struct {
 			Parcels map[string]string `json:"parcels"`

@@ -67,9 +67,14 @@ func (a *Agent) inputLoop(ctx context.Context, in *input) {
 			switch in.cfg.Kind {
 			case "door":
 				a.doorChange(in.cfg, ev)
+				a.cold.door(in.cfg.Room, ev.At, ev.Active)
 			case "button":
 				if ev.Active && in.confirm != nil {
 					in.confirm(ev.At)
+				}
+				if ev.Active && in.cfg.ID == a.cfg.AlarmSilence {
+					a.cold.mute()
+					a.log.Info("alarm buzzer silenced on site", "button", in.cfg.ID)
 				}
 			}
 		}
@@ -100,13 +105,18 @@ func (a *Agent) stackLoop(ctx context.Context) {
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	last := gpio.LightOff
+	last, lastMuted := gpio.LightOff, false
 	for {
-		now := a.health()
-		if now != last {
+		now, muted := a.health()
+		if now != last || muted != lastMuted {
 			a.stack.Show(now)
-			a.log.Info("stack light", "state", lightName[now])
-			last = now
+			if muted && a.stack.Buzzer != nil {
+				a.stack.Buzzer.Set(gpio.Off)
+			}
+			if now != last {
+				a.log.Info("stack light", "state", lightName[now])
+			}
+			last, lastMuted = now, muted
 		}
 		select {
 		case <-ctx.Done():
@@ -119,35 +129,40 @@ func (a *Agent) stackLoop(ctx context.Context) {
 
 var lightName = map[gpio.Light]string{gpio.LightOff: "off", gpio.LightOK: "green", gpio.LightWarning: "amber", gpio.LightAlarm: "red"}
 
-func (a *Agent) health() gpio.Light {
+// health is what the tower shows, and whether its buzzer is muted: a
+// cold-chain alarm silenced on site keeps the red light.
+func (a *Agent) health() (gpio.Light, bool) {
 	a.queueErrMu.Lock()
 	qerr := a.queueErr
 	a.queueErrMu.Unlock()
 	if qerr != "" {
-		return gpio.LightAlarm
+		return gpio.LightAlarm, false
 	}
 	for _, st := range a.stations {
 		if st.st.Plan() == nil {
-			return gpio.LightAlarm
+			return gpio.LightAlarm, false
 		}
 	}
+	if a.alarmActive.Load() {
+		return gpio.LightAlarm, !a.alarmSound.Load()
+	}
 	if up := a.upReady.Load(); up == nil || !up.Connected() {
-		return gpio.LightWarning
+		return gpio.LightWarning, false
 	}
 	for _, d := range a.devices {
 		d.mu.Lock()
 		bad := d.polled && !d.ok
 		d.mu.Unlock()
 		if bad {
-			return gpio.LightWarning
+			return gpio.LightWarning, false
 		}
 	}
 	for _, s := range a.scales {
 		if ok, _ := s.health(); !ok {
-			return gpio.LightWarning
+			return gpio.LightWarning, false
 		}
 	}
-	return gpio.LightOK
+	return gpio.LightOK, false
 }
 
 // closeOutputs turns every output off at exit: no lamp stays lit over a

@@ -326,13 +326,15 @@ func loadPlan(path, site string) (*contract.SortPlan, error) {
 	return p, nil
 }
 
-// CheckPlan checks the sort plan and manifest files of cfg, if they exist.
+// CheckPlan checks the sort plan, manifest and room rules files of cfg, if they exist.
 func CheckPlan(cfg config.Config) error {
 	if _, err := loadPlan(cfg.SortPlan, cfg.Site); err != nil {
 		return err
 	}
-	_, err := newManifest(cfg.Manifest).load()
-	return err
+	if _, err := newManifest(cfg.Manifest).load(); err != nil {
+		return err
+	}
+	return newColdChain(cfg.Rules).load(cfg.Site)
 }
 
 // setPlan checks a plan sent by the hub, writes it to the plan file

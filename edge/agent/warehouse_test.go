@@ -36,6 +36,7 @@ type warehouse struct {
 	plan    *contract.SortPlan
 	parcels []sim.Parcel
 	ctrl    *sim.ColdRoomController
+	th      *sim.Bank // the transmitter's registers
 	scale   *sim.Scale
 	scan    *sim.ScannerServer
 	pins    string // prefix of this warehouse's simulated pin names
@@ -59,6 +60,7 @@ func newWarehouse(t testing.TB, broker string) *warehouse {
 	th := sim.NewBank()
 	room.WriteTo(th, sim.LayoutRenke)
 	rtu.Attach(1, th)
+	w.th = th
 	w.ctrl, err = sim.NewColdRoomController(room, sim.DefaultColdRoomControllerConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -128,12 +130,15 @@ scanners:
 inputs:
   - {id: cr1-door, pin: "sim:%[7]sdoor", kind: door, room: cr1}
   - {id: s1-ok, pin: "sim:%[7]sok", kind: button, active_low: true}
+  - {id: mute, pin: "sim:%[7]smute", kind: button, active_low: true}
 outputs:
   - {id: s1-buzz, pin: "sim:%[7]sbuzz"}
   - {id: red, pin: "sim:%[7]sred"}
   - {id: amber, pin: "sim:%[7]samber"}
   - {id: green, pin: "sim:%[7]sgreen"}
-stack_light: {red: red, amber: amber, green: green}
+  - {id: tower-buzz, pin: "sim:%[7]stower-buzz"}
+stack_light: {red: red, amber: amber, green: green, buzzer: tower-buzz}
+alarm_silence: mute
 stations:
   - id: s1
     scanner: s1-scan
@@ -156,6 +161,7 @@ stations:
 	// The door is shut and the button up before the agent looks.
 	w.pin("door").Drive(pgpio.Low)
 	w.pin("ok").Drive(pgpio.High)
+	w.pin("mute").Drive(pgpio.High)
 
 	w.cfg, err = config.Parse([]byte(yaml))
 	if err != nil {
@@ -575,5 +581,46 @@ func TestProbe(t *testing.T) {
 	}
 	if st := w.pin("b99").State(); st.Highs == 0 {
 		t.Errorf("output b99 never switched on: %+v", st)
+	}
+}
+
+// TestLocalAlarmSignal: with the uplink down, the agent's own copy of the
+// room's rule turns the stack light red with its buzzer when the room goes
+// above its limit; the silence button stops the buzzer, not the light;
+// back in range, the tower shows the offline amber again.
+func TestLocalAlarmSignal(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	broker.Stop()
+	w := newWarehouse(t, broker.URL())
+	rules := `{"v":1,"site":"tw03","version":"r1","rules":[{"room":"cr1","class":"chilled","probe":"cr1-th","deadband_c":0.5}]}`
+	if err := os.WriteFile(w.cfg.Rules, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, w.cfg)
+	waitPin(t, w.pin("amber"), "amber while offline", high)
+
+	w.th.SetHoldingInt16(1, 81) // 8.1 °C: above the chilled 4 °C
+	red := waitPin(t, w.pin("red"), "red on a high temperature", func(s gpio.SimState) bool { return s.Highs >= 2 })
+	buzz := waitPin(t, w.pin("tower-buzz"), "buzzer sounding", func(s gpio.SimState) bool { return s.Highs >= 1 })
+	if !a.alarmActive.Load() {
+		t.Fatal("no alarm active")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.pin("mute").Pulse(ctx, pgpio.Low, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitPin(t, w.pin("tower-buzz"), "buzzer silenced", func(s gpio.SimState) bool { return s.Level == pgpio.Low && s.Highs > buzz.Highs })
+	poll(t, 5*time.Second, "silenced", func() bool { return !a.alarmSound.Load() })
+	// The red light goes on blinking while the buzzer stays quiet.
+	waitPin(t, w.pin("red"), "red still blinking", func(s gpio.SimState) bool { return s.Highs > red.Highs+2 })
+	if st := w.pin("tower-buzz").State(); st.Level != pgpio.Low {
+		t.Errorf("buzzer sounds after silencing: %+v", st)
+	}
+
+	w.th.SetHoldingInt16(1, 25) // 2.5 °C
+	waitPin(t, w.pin("amber"), "amber again once back in range", high)
+	if a.alarmActive.Load() {
+		t.Error("alarm still active")
 	}
 }

@@ -52,6 +52,16 @@ type Config struct {
 	// line (default <state_dir>/manifest.csv), read at start and extended
 	// by the hub's manifest command.
 	Manifest string `yaml:"manifest"`
+	// Rules is the file of the rooms' alarm rules (default
+	// <state_dir>/rules.json), sent by the hub's rules command: the agent
+	// evaluates them itself to sound the alarm on site with the uplink
+	// down. A cold-chain alarm turns the stack light red with its buzzer.
+	Rules string `yaml:"rules"`
+	// RoomSignals are a room's own light and buzzer, at its door.
+	RoomSignals []RoomSignal `yaml:"room_signals"`
+	// AlarmSilence is a button that silences the alarm buzzers on site
+	// until another condition arises; the lights stay.
+	AlarmSilence string `yaml:"alarm_silence"`
 
 	StatusInterval time.Duration `yaml:"status_interval"` // how often the retained status is refreshed
 	Queue          Queue         `yaml:"queue"`
@@ -145,6 +155,13 @@ type StackLight struct {
 	Amber  string `yaml:"amber"`
 	Green  string `yaml:"green"`
 	Buzzer string `yaml:"buzzer"`
+}
+
+// RoomSignal names the outputs that signal a room's alarm at its door.
+type RoomSignal struct {
+	Room   string `yaml:"room"`
+	Light  string `yaml:"light"`  // output id
+	Buzzer string `yaml:"buzzer"` // output id, optional
 }
 
 // Station is a scanner station: where a parcel is scanned and weighed and
@@ -502,8 +519,27 @@ func (c *Config) validateIO(bad func(path, format string, args ...any), usePort 
 			bad(p+".weigh_for", "%v must be up to 1m", st.WeighFor)
 		}
 	}
+	for i, rs := range c.RoomSignals {
+		p := "room_signals[" + strconv.Itoa(i) + "]"
+		if !contract.ValidID(rs.Room) {
+			bad(p+".room", "%q must be a room id", rs.Room)
+		}
+		if rs.Light == "" {
+			bad(p+".light", "must name an output")
+		}
+		useOutput(p+".light", rs.Light, p)
+		useOutput(p+".buzzer", rs.Buzzer, p)
+	}
+	if c.AlarmSilence != "" {
+		if kind, ok := inputs[c.AlarmSilence]; !ok || kind != "button" {
+			bad("alarm_silence", "%q names no button of inputs", c.AlarmSilence)
+		}
+	}
 	if c.SortPlan == "" {
 		c.SortPlan = filepath.Join(c.StateDir, "sortplan.json")
+	}
+	if c.Rules == "" {
+		c.Rules = filepath.Join(c.StateDir, "rules.json")
 	}
 	if c.Manifest == "" {
 		c.Manifest = filepath.Join(c.StateDir, "manifest.csv")
