@@ -50,6 +50,24 @@ type Room struct {
 	Class  string  `yaml:"class" json:"class"` // chilled, frozen, medicine, custom
 	MinC   float64 `yaml:"min_c" json:"min_c"`
 	MaxC   float64 `yaml:"max_c" json:"max_c"`
+	// Alarm tunes the room's alarm rule; what it leaves out takes the
+	// defaults of contract.DefaultRoomRule, and the limits are MinC, MaxC.
+	Alarm RoomAlarm `yaml:"alarm" json:"-"`
+}
+
+// RoomAlarm overrides parts of a room's alarm rule in the sites file.
+// Zero values keep the defaults; a negative duration turns a check off.
+type RoomAlarm struct {
+	Probe         string        `yaml:"probe"` // device whose temperature counts; empty for any of the room
+	DeadbandC     *float64      `yaml:"deadband_c"`
+	OnDelay       time.Duration `yaml:"on_delay"`
+	OffDelay      time.Duration `yaml:"off_delay"`
+	ReAlarm       time.Duration `yaml:"re_alarm"`
+	Severity      string        `yaml:"severity"`
+	DoorOpenAfter time.Duration `yaml:"door_open_after"`
+	NoDataAfter   time.Duration `yaml:"no_data_after"`
+	FrozenAfter   time.Duration `yaml:"frozen_after"`
+	DefrostMax    time.Duration `yaml:"defrost_max"`
 }
 
 // Product class defaults in °C.

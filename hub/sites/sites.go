@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -92,6 +93,8 @@ func Parse(b []byte) ([]hub.Site, error) {
 			}
 			if r.MinC >= r.MaxC {
 				errs = append(errs, fmt.Errorf("%s: min_c %v must be below max_c %v", rat, r.MinC, r.MaxC))
+			} else if rule := Rule(s.ID, *r); rule.Validate() != nil {
+				errs = append(errs, fmt.Errorf("%s: alarm: %w", rat, rule.Validate()))
 			}
 		}
 	}
@@ -105,4 +108,51 @@ func Parse(b []byte) ([]hub.Site, error) {
 		return nil, err
 	}
 	return f.Sites, nil
+}
+
+// Rule is the alarm rule of room r at site: the defaults of its class
+// with the room's limits and the overrides of its alarm section.
+func Rule(site string, r hub.Room) contract.RoomRule {
+	class := r.Class
+	if class == "" {
+		class = contract.ClassCustom
+	}
+	rule := contract.DefaultRoomRule(site, r.ID, class)
+	lo, hi := r.MinC, r.MaxC
+	rule.LowC, rule.HighC = &lo, &hi
+	a := r.Alarm
+	rule.Probe = a.Probe
+	if a.DeadbandC != nil {
+		rule.DeadbandC = *a.DeadbandC
+	}
+	if a.Severity != "" {
+		rule.Severity = a.Severity
+	}
+	for _, o := range []struct {
+		set time.Duration
+		to  *time.Duration
+	}{
+		{a.OnDelay, &rule.OnDelay}, {a.OffDelay, &rule.OffDelay}, {a.ReAlarm, &rule.ReAlarm},
+		{a.DoorOpenAfter, &rule.DoorOpenAfter}, {a.NoDataAfter, &rule.NoDataAfter},
+		{a.FrozenAfter, &rule.FrozenAfter}, {a.DefrostMax, &rule.DefrostMax},
+	} {
+		switch {
+		case o.set > 0:
+			*o.to = o.set
+		case o.set < 0:
+			*o.to = 0
+		}
+	}
+	return rule
+}
+
+// Rules is every room's alarm rule.
+func Rules(sites []hub.Site) []contract.RoomRule {
+	var out []contract.RoomRule
+	for _, s := range sites {
+		for _, r := range s.Rooms {
+			out = append(out, Rule(s.ID, r))
+		}
+	}
+	return out
 }
