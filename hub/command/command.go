@@ -205,6 +205,17 @@ var checks = map[string]func(site string, args json.RawMessage) error{
 		}
 		return nil
 	},
+	// rules: the room alarm rules of the site the command goes to.
+	contract.RulesCommand: func(site string, args json.RawMessage) error {
+		rs, err := contract.DecodeRoomRules(args)
+		if err != nil {
+			return err
+		}
+		if rs.Site != site {
+			return fmt.Errorf("the rules are for site %q, the command goes to %q", clip(rs.Site), site)
+		}
+		return nil
+	},
 	// manifest: {"parcels": {waybill: village id}}.
 	"manifest": func(_ string, args json.RawMessage) error {
 		var m struct {

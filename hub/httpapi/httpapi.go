@@ -70,6 +70,8 @@ type Server struct {
 	Events EventSource
 	// Commands sends commands to the edges; without it they get 503.
 	Commands *command.Tracker
+	// ColdChain serves the alarms and temperature logs; without it they get 503.
+	ColdChain *ColdChain
 }
 
 // Handler builds the routes.
@@ -97,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 	api.GET("/parcels/events", s.parcelEvents)
 	api.POST("/sites/:site/edges/:edge/commands/:name", s.sendCommand)
 	api.GET("/commands/:id", s.getCommand)
+	s.coldChainRoutes(api)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
 	return e

@@ -13,6 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/hub/alarm"
+	"github.com/countylink/countylink/hub/notify"
 )
 
 // Config is the hub's configuration.
@@ -32,6 +34,12 @@ type Config struct {
 	BatchSize     int           `yaml:"batch_size"`     // readings per store write
 	FlushInterval time.Duration `yaml:"flush_interval"` // longest a reading waits for its batch
 	MaxClockSkew  time.Duration `yaml:"max_clock_skew"` // beyond this an edge's timestamps are corrected
+
+	// PublicURL is the dashboard's address as coordinators reach it, for
+	// the links in notifications (https://coldchain.county.example.cn).
+	PublicURL string        `yaml:"public_url"`
+	Alarm     alarm.Config  `yaml:"alarm"`  // the cold-chain alarm engine
+	Notify    notify.Config `yaml:"notify"` // where alarms are sent
 }
 
 // MQTTConfig is the broker the hub ingests from.
@@ -82,6 +90,8 @@ func DefaultConfig() Config {
 		BatchSize:     5000,
 		FlushInterval: 200 * time.Millisecond,
 		MaxClockSkew:  time.Minute,
+		Alarm:         alarm.DefaultConfig(),
+		Notify:        notify.DefaultConfig(),
 	}
 }
 
@@ -141,6 +151,17 @@ func (c *Config) Validate() error {
 	if _, err := c.Location(); err != nil {
 		bad("time_zone", "%v", err)
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url", "%q must be http(s)://host", c.PublicURL)
+		}
+	}
+	if err := c.Alarm.Validate(); err != nil {
+		bad("alarm", "%v", err)
+	}
+	if err := c.Notify.Validate(); err != nil {
+		errs = append(errs, err) // it names its fields under notify.
+	}
 	return errors.Join(errs...)
 }
 
@@ -183,6 +204,9 @@ func LoadConfig(path string) (Config, error) {
 			return c, fmt.Errorf("%s: %w", path, err)
 		}
 		*s.dst = strings.TrimSpace(string(b))
+	}
+	if err := c.Notify.ReadSecretFiles(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)

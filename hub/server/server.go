@@ -18,6 +18,7 @@ import (
 
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/broker"
+	"github.com/countylink/countylink/hub/coldlog"
 	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/httpapi"
 	"github.com/countylink/countylink/hub/influx"
@@ -41,16 +42,19 @@ type Main struct {
 	State     *state.State
 	Ingest    *ingest.Ingest
 	Commands  *command.Tracker
+	Alarms    *Alarms
 	Metrics   *metrics.Registry
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
 
-	ln        net.Listener
-	http      *http.Server
-	stop      context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	influxReader *influx.Reader
+	alarmsRun    bool
+	ln           net.Listener
+	http         *http.Server
+	stop         context.CancelFunc
+	done         chan struct{}
+	closeOnce    sync.Once
+	closeErr     error
 }
 
 // Open builds and starts every part; Close stops them.
@@ -105,21 +109,36 @@ func (m *Main) Open() (err error) {
 	}
 
 	m.Metrics = new(metrics.Registry)
+	// The temperature log reads the series store the readings go to.
+	var logSource coldlog.Source = coldlog.FromDevices(m.DB)
+	if m.Influx != nil {
+		r, err := influx.NewReader(influx.Config{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
+			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.Timeout})
+		if err != nil {
+			return err
+		}
+		m.influxReader = r
+		logSource = r
+	}
 	// Commands go out over the ingest's connection, and their results come
 	// back through it.
 	m.Commands = command.New(command.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
 		return m.Ingest.Publish(ctx, topic, payload)
 	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
+	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
+		return err
+	}
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
-		Results: m.Commands,
+		Results: m.Commands, Watcher: m.Alarms,
 	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 
 	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
-		Events: m.DB, Commands: m.Commands}
+		Events: m.DB, Commands: m.Commands,
+		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.DB, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -144,6 +163,8 @@ func (m *Main) Open() (err error) {
 		m.done <- struct{}{}
 	}()
 	go func() { m.Ingest.Run(base); m.done <- struct{}{} }()
+	m.alarmsRun = true
+	go m.Alarms.run(base)
 	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded,
 		"series", map[bool]string{true: "influxdb " + cfg.Influx.URL, false: "embedded sqlite"}[m.Influx != nil])
 	return nil
@@ -205,8 +226,14 @@ func (m *Main) close() error {
 		<-m.done
 		<-m.done
 	}
+	if m.alarmsRun {
+		m.Alarms.wait()
+	}
 	if m.Broker != nil {
 		m.Broker.Close()
+	}
+	if m.influxReader != nil {
+		m.influxReader.Close()
 	}
 	if m.Influx != nil {
 		m.Influx.Close()

@@ -72,4 +72,7 @@ func TestKVAndTemperatures(t *testing.T) {
 	if all, _ := db.Temperatures(ctx, "tw01", "cr1", "", t0, t0.Add(time.Hour)); len(all) != 10 {
 		t.Fatalf("every probe of cr1: %d samples", len(all))
 	}
+	if devs, err := db.RoomDevices(ctx, "tw01", "cr1", "temperature", t0, t0.Add(time.Hour)); err != nil || len(devs) != 2 || devs[0] != "cr1-ctl" || devs[1] != "cr1-th" {
+		t.Fatalf("devices of cr1: %v %v", devs, err)
+	}
 }

@@ -803,3 +803,31 @@ func (db *DB) Get(ctx context.Context, name string) ([]byte, error) {
 	}
 	return v, err
 }
+
+// RoomDevices returns the devices with a reading of field in room at site
+// between from and to (both included), by device. It walks the devices of
+// the site by the primary key rather than scanning the site's readings.
+func (db *DB) RoomDevices(ctx context.Context, site, room, field string, from, to time.Time) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `WITH RECURSIVE dev(device) AS (
+		SELECT (SELECT min(device) FROM readings WHERE site = ?1)
+		UNION ALL
+		SELECT (SELECT min(device) FROM readings WHERE site = ?1 AND device > dev.device)
+		FROM dev WHERE dev.device IS NOT NULL)
+	SELECT device FROM dev WHERE device IS NOT NULL AND EXISTS (
+		SELECT 1 FROM readings r WHERE r.site = ?1 AND r.device = dev.device AND r.field = ?3
+			AND r.ts_ms BETWEEN ?4 AND ?5 AND r.room = ?2)
+	ORDER BY device`, site, room, field, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/alarm"
+	"github.com/countylink/countylink/hub/command"
+	"github.com/countylink/countylink/hub/live"
+	"github.com/countylink/countylink/hub/notify"
+	"github.com/countylink/countylink/hub/sites"
+	"github.com/countylink/countylink/hub/sqlite"
+)
+
+// snapshotKey is where the engine's state is kept in the store.
+const snapshotKey = "alarm-engine"
+
+// Alarms is the hub's cold-chain alarm service: the engine fed by the
+// ingest, its transitions stored (the audit trail), sent to the dashboards
+// and to the notification channels, its state saved so that a restart
+// resets no timer, and the rules pushed to each edge for its local signal.
+type Alarms struct {
+	Engine *alarm.Engine
+	Notify *notify.Dispatcher
+
+	db        *sqlite.DB
+	live      *live.Hub
+	commands  *command.Tracker
+	log       *slog.Logger
+	sites     map[string]hub.Site
+	rooms     map[[2]string]hub.Room
+	rules     map[string]json.RawMessage // site to its rules command args
+	publicURL string
+
+	changes chan sqlite.AlarmChange
+	done    chan struct{}
+
+	mu     sync.Mutex
+	pushed map[[2]string]bool // edges sent the rules since they came online
+}
+
+func newAlarms(cfg Config, siteList []hub.Site, db *sqlite.DB, lv *live.Hub, cmds *command.Tracker, log *slog.Logger) (*Alarms, error) {
+	a := &Alarms{db: db, live: lv, commands: cmds, log: log, sites: map[string]hub.Site{}, rooms: map[[2]string]hub.Room{},
+		rules: map[string]json.RawMessage{}, publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+		changes: make(chan sqlite.AlarmChange, 4096), done: make(chan struct{}), pushed: map[[2]string]bool{}}
+	rules := sites.Rules(siteList)
+	bySite := map[string][]contract.RoomRule{}
+	for _, s := range siteList {
+		a.sites[s.ID] = s
+		for _, r := range s.Rooms {
+			a.rooms[[2]string{s.ID, r.ID}] = r
+		}
+	}
+	for _, r := range rules {
+		bySite[r.Site] = append(bySite[r.Site], r)
+	}
+	for site, rs := range bySite {
+		b, _ := json.Marshal(rs)
+		sum := sha256.Sum256(b)
+		args, err := json.Marshal(contract.RoomRules{V: contract.SchemaVersion, Site: site, Version: hex.EncodeToString(sum[:6]), Rules: rs})
+		if err != nil {
+			return nil, err
+		}
+		a.rules[site] = args
+	}
+	var err error
+	if a.Notify, err = notify.New(cfg.Notify, log.With("component", "notify")); err != nil {
+		return nil, err
+	}
+	a.Engine = alarm.New(cfg.Alarm, alarm.SinkFunc(a.onAlarm), time.Now)
+	if err := a.Engine.SetRules(rules); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	snap, err := db.Get(ctx, snapshotKey)
+	if err != nil {
+		return nil, err
+	}
+	if snap != nil {
+		if err := a.Engine.Restore(snap); err != nil {
+			log.Warn("alarm state not restored; timers start afresh", "err", err)
+		} else {
+			log.Info("alarm state restored", "active", len(a.Engine.Active()))
+		}
+	}
+	return a, nil
+}
+
+// run ticks the engine, stores transitions and saves the engine's state
+// until ctx ends, then saves it a last time.
+func (a *Alarms) run(ctx context.Context) {
+	defer close(a.done)
+	go a.Notify.Run(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	save := time.NewTicker(30 * time.Second)
+	defer save.Stop()
+	batch := make([]sqlite.AlarmChange, 0, 64)
+	flush := func() {
+		for more := true; more && len(batch) < cap(batch); {
+			select {
+			case c := <-a.changes:
+				batch = append(batch, c)
+			default:
+				more = false
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.db.SaveAlarmChanges(sctx, batch); err != nil {
+			a.log.Error("store alarm transitions", "count", len(batch), "err", err)
+		}
+		cancel()
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			flush()
+			a.saveSnapshot()
+			a.Notify.Close()
+			return
+		case c := <-a.changes:
+			batch = append(batch, c)
+			flush()
+		case now := <-tick.C:
+			a.Engine.Tick(now)
+		case <-save.C:
+			a.saveSnapshot()
+		}
+	}
+}
+
+func (a *Alarms) saveSnapshot() {
+	b, err := a.Engine.Snapshot()
+	if err != nil {
+		a.log.Error("alarm state snapshot", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.db.Put(ctx, snapshotKey, b); err != nil {
+		a.log.Error("save alarm state", "err", err)
+	}
+}
+
+// onAlarm is the engine's sink: store, show, notify. It must not block.
+func (a *Alarms) onAlarm(ev alarm.Event) {
+	al := ev.Alarm
+	rec, _ := json.Marshal(al)
+	by := ""
+	if ev.Transition == alarm.Acknowledged && al.Acked != nil {
+		by = al.Acked.By
+	}
+	ch := sqlite.AlarmChange{At: ev.At, Event: string(ev.Transition), By: by, Alarm: sqlite.AlarmRow{
+		ID: al.ID, Site: al.Site, Room: al.Room, Edge: al.Edge, Source: al.Source, Kind: al.Kind.String(),
+		Severity: al.Severity, State: string(al.State), Raised: al.Raised, Updated: al.Updated, Record: rec}}
+	select {
+	case a.changes <- ch:
+	default:
+		a.log.Error("alarm transition not stored: the store is behind", "alarm", al.ID, "transition", ev.Transition)
+	}
+	if b, err := json.Marshal(ev); err == nil {
+		a.live.Publish(live.Event{Type: "alarm", Data: b})
+	}
+	switch ev.Transition {
+	case alarm.Raised, alarm.Realarm, alarm.Acknowledged, alarm.Cleared:
+		if (ev.Transition == alarm.Raised || ev.Transition == alarm.Realarm) && !ev.Notify() {
+			return
+		}
+		a.Notify.Notify(a.notifyAlarm(ev))
+	}
+}
+
+var severities = map[string]notify.Severity{
+	contract.SeverityInfo: notify.Minor, contract.SeverityWarning: notify.Major, contract.SeverityCritical: notify.Critical,
+}
+
+var transitions = map[alarm.Transition]notify.Event{
+	alarm.Raised: notify.EventRaised, alarm.Realarm: notify.EventRealarm,
+	alarm.Acknowledged: notify.EventAcknowledged, alarm.Cleared: notify.EventCleared,
+}
+
+// notifyAlarm is the notification channels' view of an alarm event.
+func (a *Alarms) notifyAlarm(ev alarm.Event) notify.Alarm {
+	al := ev.Alarm
+	site := a.sites[al.Site]
+	n := notify.Alarm{ID: al.ID, Site: al.Site, SiteName: site.Name, SiteNameEN: site.NameEN, Room: al.Room,
+		Kind: notify.Kind(al.Kind.String()), Severity: severities[al.Severity], State: notify.State(al.State),
+		Event: transitions[ev.Transition], Value: al.Value, Limit: al.Limit, Raised: al.Raised, Updated: ev.At, Count: al.Count}
+	if room, ok := a.rooms[[2]string{al.Site, al.Room}]; ok {
+		n.RoomName, n.RoomNameEN = room.Name, room.NameEN
+	}
+	if al.Value != nil || al.Limit != nil {
+		n.Unit = "°C"
+	}
+	if al.Acked != nil {
+		n.AckedBy, n.AckComment = al.Acked.By, al.Acked.Comment
+	}
+	if a.publicURL != "" {
+		n.URL = a.publicURL + "/#alarm=" + al.ID
+	}
+	return n
+}
+
+// Reading and EdgeStatus make Alarms the ingest's Watcher. An edge coming
+// online is sent its site's rules, so that it signals on site with the
+// rules the hub applies.
+func (a *Alarms) Reading(r *hub.Reading) { a.Engine.Reading(r) }
+
+// EdgeStatus feeds the engine and pushes the rules to an edge that came
+// online.
+func (a *Alarms) EdgeStatus(site, edge string, online bool, at time.Time) {
+	a.Engine.EdgeStatus(site, edge, online, at)
+	key := [2]string{site, edge}
+	a.mu.Lock()
+	push := online && !a.pushed[key]
+	a.pushed[key] = online
+	a.mu.Unlock()
+	if args, ok := a.rules[site]; push && ok && a.commands != nil {
+		go a.pushRules(site, edge, args)
+	}
+}
+
+func (a *Alarms) pushRules(site, edge string, args json.RawMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, err := a.commands.Do(ctx, site, edge, contract.RulesCommand, args, 30*time.Second)
+	if err != nil || cmd.State != command.StateOK {
+		a.log.Warn("room rules not taken by the edge; sent again when it next comes online", "site", site, "edge", edge, "err", err, "state", cmd.State)
+		a.mu.Lock()
+		a.pushed[[2]string{site, edge}] = false
+		a.mu.Unlock()
+	}
+}
+
+// Close waits for run to end after its context was cancelled.
+func (a *Alarms) wait() { <-a.done }
