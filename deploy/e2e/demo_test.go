@@ -101,6 +101,20 @@ func TestDemo(t *testing.T) {
 		t.Errorf("no event of tw05 carries a weight: %+v", evs)
 	}
 
+	// Every edge holds its rooms' alarm rules, pushed by the hub as it came
+	// online, for its signal on site.
+	waitFor(t, 10*time.Second, "room rules on every edge", func() error {
+		for _, s := range sites {
+			if s.Kind != "township" {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, "data", "edges", s.ID+"-e1", "rules.json")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
 	// A coordinator sets cold room 1's setpoint at tw03: the hub publishes the
 	// command, the agent writes the controller on its RS-485 line and reads
 	// the value back.
