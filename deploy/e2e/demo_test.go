@@ -109,7 +109,12 @@ func TestDemo(t *testing.T) {
 				continue
 			}
 			if _, err := os.Stat(filepath.Join(dir, "data", "edges", s.ID+"-e1", "rules.json")); err != nil {
-				return err
+				ents, _ := os.ReadDir(filepath.Join(dir, "data", "edges", s.ID+"-e1"))
+				var names []string
+				for _, e := range ents {
+					names = append(names, e.Name())
+				}
+				return fmt.Errorf("%v (the directory holds %v)", err, names)
 			}
 		}
 		return nil

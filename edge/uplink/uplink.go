@@ -89,20 +89,25 @@ func New(cfg Config, log *slog.Logger) *Client {
 		n := u.nConns.Add(1)
 		u.up.Store(true)
 		u.log.Info("uplink connected", "broker", cfg.Broker, "connection", n)
-		if cfg.CommandFilter != "" && cfg.OnCommand != nil {
-			// Subscribe from a goroutine: paho's handler must not block on a token.
-			go func() {
+		// From a goroutine: paho's handler must not block on a token. The
+		// command subscription comes first, and OnConnect (which publishes
+		// the online status) after it: a hub that answers "online" with a
+		// command (the room rules) must find the edge listening.
+		go func() {
+			if cfg.CommandFilter != "" && cfg.OnCommand != nil {
 				t := u.c.Subscribe(cfg.CommandFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
 					cfg.OnCommand(m.Topic(), m.Payload())
 				})
-				if t.WaitTimeout(cfg.ConnectTimeout) && t.Error() != nil {
+				if !t.WaitTimeout(cfg.ConnectTimeout) {
+					u.log.Warn("uplink: command subscription not acknowledged in time")
+				} else if t.Error() != nil {
 					u.log.Warn("uplink: command subscription failed", "err", t.Error())
 				}
-			}()
-		}
-		if cfg.OnConnect != nil {
-			go cfg.OnConnect(u)
-		}
+			}
+			if cfg.OnConnect != nil {
+				cfg.OnConnect(u)
+			}
+		}()
 	})
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		u.up.Store(false)
