@@ -201,3 +201,58 @@ func deref(p *float64) any {
 	}
 	return *p
 }
+
+// TestColdChainRulesOverMQTT drives the other rules with timestamped
+// readings over MQTT, each at a township of its own: a low excursion past
+// its on-delay, a door left open past 10 minutes, a probe the edge reports
+// open, a value frozen for over two hours; each raises its alarm kind and
+// no other.
+func TestColdChainRulesOverMQTT(t *testing.T) {
+	skipShort(t)
+	broker := testenv.StartMosquitto(t)
+	hub := startHub(t, func(c *server.Config) { c.MQTT.Broker = broker.URL() })
+	base := "http://" + hub.HTTPAddr
+	pub := mqttClient(t, broker.URL(), "rules-edge")
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Minute)
+	min := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	for _, s := range []string{"tw03", "tw04", "tw05", "tw06"} {
+		publishStatus(t, pub, s, s+"-e1", contract.StateOnline, 0)
+	}
+	// tw03: 2 °C, then -1.5 °C for 7 minutes (chilled low limit 0, on-delay 5m).
+	for i, v := range []float64{2, 2, -1.5, -1.5, -1.6, -1.4, -1.5, -1.5, -1.5, -1.3} {
+		publishReading(t, pub, "tw03", "cr1", min(i), map[string]float64{"temperature": v}, nil)
+	}
+	// tw04: the door open at minute 0 and still open at minute 11 (door_open_after 10m).
+	for i := range 12 {
+		publishReading(t, pub, "tw04", "cr1", min(i), map[string]float64{"temperature": 2.5 + float64(i%3)/10, "door_open": 1}, nil)
+	}
+	// tw05: the edge reports the probe open.
+	publishReading(t, pub, "tw05", "cr1", min(0), map[string]float64{"humidity": 80}, map[string]string{"temperature": "probe open (raw 32767)"})
+	// tw06: exactly 2.5 °C every 10 minutes for 2 h 30 (frozen_after 2h).
+	for i := 0; i <= 15; i++ {
+		publishReading(t, pub, "tw06", "cr1", min(10*i), map[string]float64{"temperature": 2.5}, nil)
+	}
+	want := map[string]string{"tw03": "low", "tw04": "door_open", "tw05": "sensor_fault", "tw06": "sensor_fault"}
+	waitFor(t, 10*time.Second, "one alarm of the right kind per township", func() error {
+		var active []alarm.Alarm
+		if err := getJSON(t, base+"/api/v1/alarms", &active); err != nil {
+			return err
+		}
+		got := map[string]string{}
+		for _, a := range active {
+			if _, ok := want[a.Site]; !ok {
+				continue
+			}
+			if got[a.Site] != "" {
+				return fmt.Errorf("%s has two alarms: %s and %s", a.Site, got[a.Site], a.Kind)
+			}
+			got[a.Site] = a.Kind.String()
+		}
+		for s, k := range want {
+			if got[s] != k {
+				return fmt.Errorf("alarms %v, want %v", got, want)
+			}
+		}
+		return nil
+	})
+}
