@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +254,69 @@ func TestColdChainRulesOverMQTT(t *testing.T) {
 			if got[s] != k {
 				return fmt.Errorf("alarms %v, want %v", got, want)
 			}
+		}
+		return nil
+	})
+}
+
+// TestColdChainSurvivesRestart: a hub stopped three minutes into a warm
+// spell with a five-minute on-delay raises the alarm two minutes of
+// readings after it starts again, not five: the delay's timer was kept.
+func TestColdChainSurvivesRestart(t *testing.T) {
+	skipShort(t)
+	broker := testenv.StartMosquitto(t)
+	dir := t.TempDir()
+	// The readings' own times are the clock here, hours behind the hub's:
+	// the no-data check, which runs on the hub's clock, is turned off.
+	sitesFile := filepath.Join(dir, "sites.yaml")
+	os.WriteFile(sitesFile, []byte(`sites:
+  - {id: county, name: 县中心, kind: county}
+  - id: tw07
+    name: 柳林镇
+    kind: township
+    parent: county
+    rooms: [{id: cr1, name: 1号冷库, class: chilled, alarm: {no_data_after: -1s}}]
+`), 0o600)
+	cfg := func(c *server.Config) { c.MQTT.Broker = broker.URL(); c.DataDir = dir; c.SitesFile = sitesFile }
+	hub := startHub(t, cfg)
+	pub := mqttClient(t, broker.URL(), "restart-edge")
+	publishStatus(t, pub, "tw07", "tw07-e1", contract.StateOnline, 0)
+	t0 := time.Now().Add(-20 * time.Minute).Truncate(time.Minute)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	for i := 0; i <= 3; i++ { // 6 °C from minute 0 to minute 3
+		publishReading(t, pub, "tw07", "cr1", at(i), map[string]float64{"temperature": 6}, nil)
+	}
+	waitFor(t, 5*time.Second, "the readings through the engine", func() error {
+		var rooms []struct {
+			Site, Room string
+			TS         *time.Time
+		}
+		if err := getJSON(t, "http://"+hub.HTTPAddr+"/api/v1/coldrooms", &rooms); err != nil {
+			return err
+		}
+		for _, r := range rooms {
+			if r.Site == "tw07" && r.TS != nil && r.TS.Equal(at(3)) {
+				return nil
+			}
+		}
+		return fmt.Errorf("tw07 not at minute 3 yet")
+	})
+	hub.Close()
+
+	hub = startHub(t, cfg)
+	base := "http://" + hub.HTTPAddr
+	var active []alarm.Alarm
+	if err := getJSON(t, base+"/api/v1/alarms?site=tw07", &active); err != nil || len(active) != 0 {
+		t.Fatalf("alarms before the delay ran out: %+v %v", active, err)
+	}
+	publishReading(t, pub, "tw07", "cr1", at(4), map[string]float64{"temperature": 6.1}, nil)
+	publishReading(t, pub, "tw07", "cr1", at(5), map[string]float64{"temperature": 6.2}, nil)
+	waitFor(t, 10*time.Second, "the alarm raised at minute 5", func() error {
+		if err := getJSON(t, base+"/api/v1/alarms?site=tw07", &active); err != nil {
+			return err
+		}
+		if len(active) != 1 || active[0].Kind != contract.AlarmHigh || !active[0].Raised.Equal(at(5)) {
+			return fmt.Errorf("alarms %+v", active)
 		}
 		return nil
 	})
