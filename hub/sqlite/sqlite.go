@@ -133,6 +133,40 @@ var migrations = []string{
 		value      BLOB NOT NULL,
 		updated_ms INTEGER NOT NULL
 	) STRICT;`,
+	// 5: parcels announced by courier manifests, and the manifests
+	// imported. A batch's id is the hash of its normalised content, so a
+	// manifest imported twice is stored once. rev orders the changes to
+	// announced parcels for the edges that follow them.
+	`CREATE TABLE manifest_parcels (
+		waybill      TEXT NOT NULL PRIMARY KEY,
+		site         TEXT NOT NULL,
+		carrier      TEXT NOT NULL,
+		village      TEXT NOT NULL,
+		address      TEXT NOT NULL,
+		sort_code    TEXT NOT NULL,
+		weight_kg    REAL,             -- NULL when not announced
+		source       TEXT NOT NULL,    -- file name, or "api"
+		batch_id     TEXT NOT NULL,    -- the batch that last changed it
+		announced_ms INTEGER NOT NULL, -- first announced
+		updated_ms   INTEGER NOT NULL, -- last changed
+		rev          INTEGER NOT NULL  -- increases with every change, over all parcels
+	) STRICT;
+	CREATE INDEX manifest_parcels_site_rev ON manifest_parcels (site, rev);
+	CREATE TABLE manifest_batches (
+		id          TEXT NOT NULL PRIMARY KEY, -- SHA-256 of the normalised content
+		site        TEXT NOT NULL,             -- empty for a batch of several sites
+		source      TEXT NOT NULL,
+		rows        INTEGER NOT NULL,
+		accepted    INTEGER NOT NULL,
+		rejected    INTEGER NOT NULL,
+		inserted    INTEGER NOT NULL,
+		updated     INTEGER NOT NULL,
+		unchanged   INTEGER NOT NULL,
+		report      TEXT NOT NULL,             -- manifest.Report as JSON
+		imported_ms INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX manifest_batches_site ON manifest_batches (site, imported_ms);
+	CREATE INDEX manifest_batches_imported ON manifest_batches (imported_ms);`,
 }
 
 // DB is the hub's SQLite store. It is safe for concurrent use.
