@@ -90,7 +90,7 @@ bench: deps
 # real hub fed over MQTT, rendered by headless Chromium.
 screenshots: deps
 	SCREENSHOTS_DIR=$(CURDIR)/dashboard/screenshots PATH="$(GOPATHBIN):/usr/sbin:$$PATH" \
-		$(GO) test -count=1 -run TestScreenshots ./deploy/e2e/
+		$(GO) test -count=1 -run Screenshots ./deploy/e2e/
 
 clean:
 	rm -rf $(BIN)

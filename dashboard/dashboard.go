@@ -12,7 +12,8 @@ import (
 //go:embed static
 var static embed.FS
 
-// FS returns the wall screen's files with index.html at the root.
+// FS returns the dashboard's files with index.html, the wall screen, at
+// the root.
 func FS() fs.FS {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
@@ -40,10 +41,11 @@ var contentTypes = map[string]string{
 // revalidation costs a 304 thanks to the ETag.
 const assetMaxAge = "public, max-age=300"
 
-// Handler serves FS over HTTP for GET and HEAD. index.html (also at "/")
-// is sent with Cache-Control: no-cache so a reload always picks up a new
-// page; other files may be cached for a few minutes. Every file carries a
-// strong ETag computed from its content, so revalidation is cheap.
+// Handler serves FS over HTTP for GET and HEAD. The pages (index.html,
+// also at "/", and alarms.html) are sent with Cache-Control: no-cache so a
+// reload always picks up a new page; other files may be cached for a few
+// minutes. Every file carries a strong ETag computed from its content, so
+// revalidation is cheap.
 func Handler() http.Handler {
 	fsys := FS()
 	etags := make(map[string]string)
@@ -80,7 +82,7 @@ func Handler() http.Handler {
 			if ct, ok := contentTypes[path.Ext(name)]; ok {
 				h.Set("Content-Type", ct)
 			}
-			if name == "/index.html" {
+			if path.Ext(name) == ".html" {
 				h.Set("Cache-Control", "no-cache")
 			} else {
 				h.Set("Cache-Control", assetMaxAge)

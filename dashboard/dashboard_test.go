@@ -28,7 +28,11 @@ func TestHandlerServesAssets(t *testing.T) {
 		path, ctype, cache, body string
 	}{
 		{"/", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
+		{"/alarms.html", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
 		{"/app.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
+		{"/alarm.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLinkAlarms"},
+		{"/alarms.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
+		{"/alarms.css", "text/css; charset=utf-8", assetMaxAge, ".alarm-card"},
 		{"/style.css", "text/css; charset=utf-8", assetMaxAge, ".tile"},
 		{"/i18n.json", "application/json; charset=utf-8", assetMaxAge, `"zh"`},
 	} {
@@ -95,10 +99,31 @@ var (
 	placeholdRE = regexp.MustCompile(`\{[a-z]+\}`)
 )
 
-// The page must run under Content-Security-Policy script-src 'self' and
+// pages are the dashboard's HTML pages.
+var pages = []string{"index.html", "alarms.html"}
+
+// The pages must run under Content-Security-Policy script-src 'self' and
 // without a network beyond the hub.
 func TestIndexIsCSPReadyAndOffline(t *testing.T) {
-	page := readStatic(t, "index.html")
+	for _, name := range pages {
+		t.Run(name, func(t *testing.T) { checkPageCSP(t, readStatic(t, name)) })
+	}
+	err := fs.WalkDir(FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if s := strings.ToLower(readStatic(t, p)); strings.Contains(s, "http://") || strings.Contains(s, "https://") {
+			t.Errorf("%s references an absolute URL (CDN, web font?)", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkPageCSP(t *testing.T, page string) {
+	t.Helper()
 	scripts := scriptRE.FindAllStringSubmatch(page, -1)
 	if len(scripts) == 0 {
 		t.Fatal("no script element")
@@ -126,18 +151,11 @@ func TestIndexIsCSPReadyAndOffline(t *testing.T) {
 		if u := strings.ToLower(m[1]); strings.HasPrefix(u, "//") || strings.Contains(u, ":") {
 			t.Errorf("reference leaves the origin: %s", m[0])
 		}
-	}
-	err := fs.WalkDir(FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if u := m[1]; u != "./" && !strings.Contains(u, "#") {
+			if _, err := fs.Stat(FS(), u); err != nil {
+				t.Errorf("reference to a file the dashboard lacks: %s", m[0])
+			}
 		}
-		if s := strings.ToLower(readStatic(t, p)); strings.Contains(s, "http://") || strings.Contains(s, "https://") {
-			t.Errorf("%s references an absolute URL (CDN, web font?)", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -173,11 +191,15 @@ func TestDictionariesMatch(t *testing.T) {
 	}
 
 	used := map[string]string{}
-	for _, m := range i18nAttrRE.FindAllStringSubmatch(readStatic(t, "index.html"), -1) {
-		used[m[1]] = "index.html"
+	for _, name := range pages {
+		for _, m := range i18nAttrRE.FindAllStringSubmatch(readStatic(t, name), -1) {
+			used[m[1]] = name
+		}
 	}
-	for _, m := range i18nCallRE.FindAllStringSubmatch(readStatic(t, "app.js"), -1) {
-		used[m[1]] = "app.js"
+	for _, name := range []string{"app.js", "alarm.js", "alarms.js"} {
+		for _, m := range i18nCallRE.FindAllStringSubmatch(readStatic(t, name), -1) {
+			used[m[1]] = name
+		}
 	}
 	// Keys app.js builds from data values.
 	for _, s := range []string{"ok", "high", "low", "fault", "stale", "nodata"} {
@@ -185,6 +207,20 @@ func TestDictionariesMatch(t *testing.T) {
 	}
 	for _, c := range []string{"chilled", "frozen", "medicine"} {
 		used["class_"+c] = "app.js (class)"
+	}
+	// Keys alarm.js and alarms.js build from the hub's alarm values.
+	for _, k := range []string{"high", "low", "door_open", "sensor_fault", "no_data", "edge_offline"} {
+		used["kind_"+k] = "alarm.js (kind)"
+		used["tkind_"+k] = "app.js (the tiles' kind)"
+	}
+	for _, s := range []string{"critical", "warning", "info"} {
+		used["sev_"+s] = "alarm.js (severity)"
+	}
+	for _, s := range []string{"active", "acknowledged", "cleared", "suppressed"} {
+		used["astate_"+s] = "alarm.js (state)"
+	}
+	for _, e := range []string{"raised", "updated", "realarm", "acknowledged", "cleared", "suppressed", "unsuppressed"} {
+		used["ev_"+e] = "alarms.js (history event)"
 	}
 	if len(used) < 20 {
 		t.Fatalf("found only %d keys in use: the patterns no longer match the sources", len(used))

@@ -23,6 +23,8 @@
 
   const rooms = new Map(); // "site/room" -> {d, seen, n: nodes}
   const sites = new Map(); // id -> {d, seen, streamed, n: nodes or null for villages}
+  const alarms = new CountyLinkAlarms.AlarmSet(); // active and acknowledged
+  let roomAlarms = new Map(); // "site/room" and "site/edge" -> its most urgent alarm
 
   // ---- text and numbers -------------------------------------------------
 
@@ -104,8 +106,10 @@
     const fault = el("div", "t-fault", root);
     const foot = el("div", "t-foot", root);
     const hum = el("span", "t-hum", foot);
+    const mark = el("span", "t-alarm", foot);
+    mark.hidden = true;
     const age = el("span", "t-age", foot);
-    return { root, site, room, badge, temp, tv, tu, fault, hum, age };
+    return { root, site, room, badge, temp, tv, tu, fault, hum, mark, age };
   }
 
   function roomState(d) {
@@ -160,7 +164,31 @@
     setText(n.fault, why);
     setTitle(n.fault, why);
     setText(n.hum, isNum(d.humidity) ? t("humidity", { v: fmt.int.format(d.humidity) }) : "");
+    renderTileAlarm(r);
     renderAge(r);
+  }
+
+  // The room's most urgent alarm on its tile: data-alarm (its kind) and
+  // data-alarm-state, a hazard stripe (CSS), and its kind in the foot in
+  // place of the humidity. An edge's offline alarm marks the rooms whose
+  // readings come through it.
+  function renderTileAlarm(r) {
+    const n = r.n, d = r.d;
+    let a = roomAlarms.get(roomKey(d));
+    const e = d.edge ? roomAlarms.get(d.site + "/" + d.edge) : undefined;
+    if (e && (!a || CountyLinkAlarms.compare(e, a) < 0)) a = e;
+    if (a) {
+      setData(n.root, "alarm", a.kind);
+      setData(n.root, "alarmState", a.state);
+      setText(n.mark, t(a.state === "acknowledged" ? "tile_alarm_handled" : "tile_alarm", { kind: tValue("tkind_", a.kind) }));
+      setTitle(n.mark, tValue("kind_", a.kind) + " · " + tValue("astate_", a.state));
+    } else {
+      if (n.root.hasAttribute("data-alarm")) { delete n.root.dataset.alarm; delete n.root.dataset.alarmState; }
+      setText(n.mark, "");
+      setTitle(n.mark, "");
+    }
+    n.mark.hidden = !a;
+    n.hum.hidden = !!a;
   }
 
   function renderAge(r) {
@@ -359,6 +387,92 @@
     sites.delete(id);
   }
 
+  // ---- alarms -----------------------------------------------------------
+
+  // The band under the tiles: the active alarms, most urgent first, as
+  // many cards as fit on one row and "+M" for the rest. Rebuilt when the
+  // alarms change (a handful of nodes); the ages move every second.
+  const alarmList = $("alarm-list");
+  let shown = []; // [{a, age}] on screen
+  const cardMinRem = 19.5, moreRem = 7; // as in style.css
+
+  function alarmTexts() { return CountyLinkAlarms.texts(t, tValue, fmt, lang); }
+
+  // alarmCapacity returns how many cards fit beside each other: all, and
+  // when not all fit, beside the "+M" box.
+  function alarmCapacity() {
+    const W = alarmList.clientWidth;
+    if (!W) return { all: 4, some: 3 };
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 18;
+    const gap = parseFloat(getComputedStyle(alarmList).columnGap) || 0;
+    const card = cardMinRem * rem + gap;
+    return { all: Math.max(1, Math.floor((W + gap) / card)), some: Math.max(1, Math.floor((W - moreRem * rem) / card)) };
+  }
+
+  function makeCard(a, tx, siteNames, roomNames) {
+    const li = el("li", "alarm");
+    li.dataset.id = a.id;
+    li.dataset.kind = a.kind;
+    li.dataset.severity = a.severity || "";
+    li.dataset.state = a.state;
+    li.dataset.site = a.site;
+    li.dataset.room = a.room || "";
+    if (a.suppressed) li.dataset.suppressed = "true";
+    const top = el("div", "a-top", li);
+    setText(el("span", "a-kind", top), tx.kind(a));
+    setText(el("span", "a-value", top), tx.reading(a));
+    const p = CountyLinkAlarms.place(a, siteNames, roomNames, lang);
+    const where = el("div", "a-place", li);
+    setText(where, p.room ? p.site + " · " + p.room : p.site);
+    const foot = el("div", "a-foot", li);
+    setText(el("span", "a-sev", foot), tx.severity(a));
+    const age = el("span", "a-age", foot);
+    const st = el("span", "a-state", foot);
+    setText(st, a.state === "acknowledged" && a.acked ? t("acked_by", { by: a.acked.by }) : tx.state(a));
+    setTitle(li, tx.message(a));
+    return { a, li, age };
+  }
+
+  function renderAlarmAge(c) {
+    const r = Date.parse(c.a.raised);
+    setText(c.age, isFinite(r) ? t("raised_ago", { d: dur(now() - r) }) : "");
+  }
+
+  function renderAlarms() {
+    const list = alarms.sorted();
+    // The tiles' marks.
+    const by = new Map();
+    for (const a of list) {
+      const k = a.site + "/" + (a.room || a.edge || "");
+      if (!by.has(k)) by.set(k, a); // sorted: the first is the most urgent
+    }
+    roomAlarms = by;
+    for (const r of rooms.values()) renderTileAlarm(r);
+    // The band.
+    const panel = $("alarm-panel");
+    setData(panel, "n", String(list.length));
+    setData(panel, "waiting", String(list.filter((a) => !CountyLinkAlarms.handled(a)).length));
+    setText($("alarm-total"), fmt.int.format(list.length));
+    $("alarm-none").hidden = list.length > 0;
+    const cap = alarmCapacity();
+    const n = list.length > cap.all ? cap.some : list.length;
+    const tx = alarmTexts();
+    const siteNames = new Map([...sites.values()].map((s) => [s.d.id, s.d]));
+    const roomNames = new Map([...rooms.values()].map((r) => [roomKey(r.d), r.d]));
+    shown = list.slice(0, n).map((a) => makeCard(a, tx, siteNames, roomNames));
+    alarmList.replaceChildren(...shown.map((c) => c.li));
+    for (const c of shown) renderAlarmAge(c);
+    const more = $("alarm-more"), rest = list.length - n;
+    more.hidden = rest === 0;
+    setData(more, "n", String(rest));
+    setText(more, rest ? t("alarms_more", { n: fmt.int.format(rest) }) : "");
+  }
+
+  // An alarm event from the stream.
+  function onAlarm(ev) {
+    if (alarms.event(ev)) renderAlarms();
+  }
+
   // ---- header -----------------------------------------------------------
 
   function renderCounts() {
@@ -431,6 +545,7 @@
     es.addEventListener("ping", () => { lastPing = Date.now(); });
     es.addEventListener("coldroom", (e) => upsertRoom(parse(e.data)));
     es.addEventListener("site", (e) => upsertSite(parse(e.data)));
+    es.addEventListener("alarm", (e) => onAlarm(parse(e.data)));
     es.addEventListener("error", () => {
       setDown();
       // CONNECTING: the browser retries by itself. CLOSED (an HTTP error
@@ -478,7 +593,9 @@
     syncing = Promise.allSettled([
       one("api/v1/sites", upsertSite, removeSite, sites),
       one("api/v1/coldrooms", upsertRoom, removeRoom, rooms),
+      getJSON("api/v1/alarms").then((list) => alarms.list(list, started)),
     ]).then(() => {
+      renderAlarms();
       renderCounts();
       syncing = null;
       if (syncAgain) { syncAgain = false; resync(); }
@@ -500,6 +617,7 @@
     for (const s of btn.querySelectorAll("[data-lang]")) s.classList.toggle("on", s.dataset.lang === lang);
     for (const r of rooms.values()) renderTile(r);
     for (const s of sites.values()) renderSite(s);
+    renderAlarms();
     renderCounts();
     renderClock();
     renderConn();
@@ -511,6 +629,7 @@
     renderClock();
     for (const r of rooms.values()) renderAge(r);
     for (const s of sites.values()) if (s.n && !s.d.online) renderSiteAge(s);
+    for (const c of shown) renderAlarmAge(c);
     renderCounts();
     if (lastPing && Date.now() - lastPing > PING_TIMEOUT_MS) { setDown(); reopen(); lastPing = 0; }
     setTimeout(tick, 1000 - (now() % 1000) + 20);
@@ -529,6 +648,8 @@
   }
 
   async function start() {
+    // A notification's link (PUBLIC_URL/#alarm=<id>) opens the alarm page.
+    if (location.hash.startsWith("#alarm=")) { location.replace("alarms.html" + location.hash); return; }
     fmt = makeFormats(LOCALES[lang]);
     await loadDict();
     applyLang();
@@ -537,8 +658,16 @@
       try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* storage off */ }
       applyLang();
     });
-    if (typeof ResizeObserver === "function") new ResizeObserver(() => layoutTiles()).observe(grid);
-    else addEventListener("resize", () => layoutTiles());
+    if (typeof ResizeObserver === "function") {
+      new ResizeObserver(() => layoutTiles()).observe(grid);
+      let cap = ""; // the cards that fit change with the band's width only
+      new ResizeObserver(() => {
+        const c = JSON.stringify(alarmCapacity());
+        if (c !== cap) { cap = c; renderAlarms(); }
+      }).observe(alarmList);
+    } else {
+      addEventListener("resize", () => { layoutTiles(); renderAlarms(); });
+    }
     addEventListener("online", () => { if (!es || es.readyState === EventSource.CLOSED) connect(); });
     connect();
     resync();

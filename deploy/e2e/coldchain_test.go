@@ -45,6 +45,10 @@ func TestColdChainAlarms(t *testing.T) {
 	pub := mqttClient(t, broker.URL(), "coldchain-edge")
 
 	const site, room = "tw02", "cr1" // chilled: 0 to 4 °C, on-delay 5m, off-delay 1m, deadband 0.5
+	// The hub has been up a while, ticking over rooms that have not
+	// reported yet; the edge's queue then arrives: its readings are still
+	// judged at the times they were taken.
+	time.Sleep(1500 * time.Millisecond)
 	publishStatus(t, pub, site, site+"-e1", contract.StateOnline, 0)
 	t0 := time.Now().Add(-40 * time.Minute).Truncate(time.Minute)
 	temps := []float64{

@@ -380,6 +380,23 @@ func TestWarehouse(t *testing.T) {
 	}
 	poll(t, 10*time.Second, "polled setpoint", func() bool { v, ok := ev.lastField("cr1-ctl", "setpoint"); return ok && v == -2.5 })
 
+	// A parcel announced by a manifest command after the start is decided
+	// by its destination village.
+	const late = "JT0001234567897"
+	send("hub-4", "manifest", `{"parcels":{"`+late+`":"v05"}}`)
+	poll(t, 10*time.Second, "manifest result", func() bool { return ev.result("hub-4") != nil })
+	if r := ev.result("hub-4"); !r.OK || string(r.Data) != `{"parcels":1}` {
+		t.Errorf("manifest command: %+v %s", r, r.Data)
+	}
+	w.scale.Set(0.9)
+	if err := w.scan.Send(late); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "late parcel sorted", func() bool { return ev.parcel(contract.EventSorted, late) != nil })
+	if x := ev.parcel(contract.EventSorted, late); x.Rule != "manifest" || x.Route != "r05" {
+		t.Errorf("late parcel: %+v", x)
+	}
+
 	// The door opens: a reading of the room, never thinned.
 	w.pin("door").Drive(pgpio.High)
 	poll(t, 10*time.Second, "door reading", func() bool { v, ok := ev.lastField("cr1-door", "door_open"); return ok && v == 1 })
@@ -392,7 +409,7 @@ func TestWarehouse(t *testing.T) {
 	poll(t, 10*time.Second, "scanner noise counted", func() bool { return a.Stats().Scanners["s1-scan"].Noise == 2 })
 
 	st := a.Stats()
-	if st.Stations["s1"].Scans != 3 || st.Stations["s1"].Unweighed != 1 || st.Events != 4 || st.Scanners["s1-scan"].Scans != 3 || st.Inputs["cr1-door"].Bounces == 0 {
+	if st.Stations["s1"].Scans != 4 || st.Stations["s1"].Unweighed != 1 || st.Events != 5 || st.Scanners["s1-scan"].Scans != 4 || st.Inputs["cr1-door"].Bounces == 0 {
 		t.Errorf("stats %+v %+v %+v", st.Stations, st.Scanners, st.Inputs)
 	}
 }

@@ -333,6 +333,19 @@ func (e *Engine) Reading(r *hub.Reading) {
 		e.stats.Future++
 		at = rm.clock(wall)
 	} else {
+		if rm.anchorWall.IsZero() && !rm.st.HasValue && rm.st.Fault == contract.FaultNone && rm.st.Active == 0 {
+			// The room's first reading since the engine has known it:
+			// only ticks have moved its clock, so start it at this
+			// reading and let it follow the readings for CatchUp, as
+			// after a reconnection. A new edge replaying its queue is
+			// judged at the times it measured.
+			if at.Before(rm.st.At) {
+				rm.st.At = at
+				rm.st.LastData = at
+			}
+			rm.anchor(at, wall)
+			rm.catchUp(wall, e.cfg.CatchUp)
+		}
 		rm.anchor(at, wall)
 		if v, ok := r.Fields[contract.FieldDefrost]; ok {
 			rm.st.Defrost(rule, at, v != 0)

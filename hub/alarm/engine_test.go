@@ -671,3 +671,22 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstReadingsReplayed: a room the engine has only ticked over (its
+// edge new, or the hub up for a while before the edge's queue arrives) is
+// judged at the times its first readings were taken: a queued excursion
+// of 8 minutes under a 5-minute on-delay raises, dated minute 5.
+func TestFirstReadingsReplayed(t *testing.T) {
+	g := newRig(t, testRule("cr1"))
+	for i := 1; i <= 30; i++ { // half a minute of ticks at 19:30..20:00, no reading
+		g.clk.set(t0.Add(19*time.Minute + 30*time.Second + time.Duration(i)*time.Second))
+		g.e.Tick(g.clk.Now())
+	}
+	for m := 0; m <= 8; m++ { // the edge's queue: minutes 1..9 at 7 °C
+		g.read("cr1", time.Duration(m+1)*time.Minute, map[string]float64{"temperature": 7}, nil)
+	}
+	act := g.e.Active()
+	if len(act) != 1 || act[0].Kind != contract.AlarmHigh || !act[0].Raised.Equal(t0.Add(6*time.Minute)) {
+		t.Fatalf("active %+v, want one high alarm raised at minute 6", act)
+	}
+}

@@ -72,6 +72,8 @@ type Server struct {
 	Commands *command.Tracker
 	// ColdChain serves the alarms and temperature logs; without it they get 503.
 	ColdChain *ColdChain
+	// Manifests imports courier manifests; without it they get 503.
+	Manifests Manifests
 }
 
 // Handler builds the routes.
@@ -100,6 +102,7 @@ func (s *Server) Handler() http.Handler {
 	api.POST("/sites/:site/edges/:edge/commands/:name", s.sendCommand)
 	api.GET("/commands/:id", s.getCommand)
 	s.coldChainRoutes(api)
+	s.manifestRoutes(api)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
 	return e

@@ -45,6 +45,8 @@ type Alarms struct {
 
 	mu     sync.Mutex
 	pushed map[[2]string]bool // edges sent the rules since they came online
+
+	onOnline func(site, edge string) // also told when an edge comes online (the manifests)
 }
 
 func newAlarms(cfg Config, siteList []hub.Site, db *sqlite.DB, lv *live.Hub, cmds *command.Tracker, log *slog.Logger) (*Alarms, error) {
@@ -230,6 +232,9 @@ func (a *Alarms) EdgeStatus(site, edge string, online bool, at time.Time) {
 	a.mu.Unlock()
 	if args, ok := a.rules[site]; push && ok && a.commands != nil {
 		go a.pushRules(site, edge, args)
+	}
+	if push && a.onOnline != nil {
+		a.onOnline(site, edge)
 	}
 }
 

@@ -40,6 +40,18 @@ type Config struct {
 	PublicURL string        `yaml:"public_url"`
 	Alarm     alarm.Config  `yaml:"alarm"`  // the cold-chain alarm engine
 	Notify    notify.Config `yaml:"notify"` // where alarms are sent
+
+	Manifests ManifestsConfig `yaml:"manifests"`
+}
+
+// ManifestsConfig is the drop folder of courier manifests.
+type ManifestsConfig struct {
+	// Dir is watched for *.csv and *.json manifests, imported once they
+	// stop growing and moved to done/ or failed/ with a report beside
+	// them. A file name starting with a township id (tw01_…) is for that
+	// township; otherwise the rows name theirs. Empty: no drop folder.
+	Dir  string        `yaml:"dir"`
+	Poll time.Duration `yaml:"poll"` // default 5s
 }
 
 // MQTTConfig is the broker the hub ingests from.
@@ -155,6 +167,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("public_url", "%q must be http(s)://host", c.PublicURL)
 		}
+	}
+	if c.Manifests.Poll < 0 || (c.Manifests.Poll > 0 && c.Manifests.Poll < 100*time.Millisecond) {
+		bad("manifests.poll", "%v must be at least 100ms", c.Manifests.Poll)
 	}
 	if err := c.Alarm.Validate(); err != nil {
 		bad("alarm", "%v", err)

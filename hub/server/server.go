@@ -24,6 +24,7 @@ import (
 	"github.com/countylink/countylink/hub/influx"
 	"github.com/countylink/countylink/hub/ingest"
 	"github.com/countylink/countylink/hub/live"
+	"github.com/countylink/countylink/hub/manifest"
 	"github.com/countylink/countylink/hub/metrics"
 	"github.com/countylink/countylink/hub/sites"
 	"github.com/countylink/countylink/hub/sqlite"
@@ -43,6 +44,7 @@ type Main struct {
 	Ingest    *ingest.Ingest
 	Commands  *command.Tracker
 	Alarms    *Alarms
+	Manifests *Manifests
 	Metrics   *metrics.Registry
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
@@ -125,9 +127,11 @@ func (m *Main) Open() (err error) {
 	m.Commands = command.New(command.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
 		return m.Ingest.Publish(ctx, topic, payload)
 	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
+	m.Manifests = newManifests(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "manifests"))
 	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
 		return err
 	}
+	m.Alarms.onOnline = m.Manifests.EdgeOnline
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
@@ -138,6 +142,7 @@ func (m *Main) Open() (err error) {
 
 	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
 		Events: m.DB, Commands: m.Commands,
+		Manifests: m.Manifests,
 		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.DB, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -165,8 +170,27 @@ func (m *Main) Open() (err error) {
 	go func() { m.Ingest.Run(base); m.done <- struct{}{} }()
 	m.alarmsRun = true
 	go m.Alarms.run(base)
+	if cfg.Manifests.Dir != "" {
+		w := &manifest.Watcher{Dir: cfg.Manifests.Dir, PollInterval: cfg.Manifests.Poll, Options: m.Manifests.Options("", "folder"),
+			Store: m.Manifests, Log: m.Log.With("component", "manifests")}
+		go func() {
+			if err := w.Run(base); err != nil && base.Err() == nil {
+				m.Log.Error("manifest drop folder stopped", "dir", cfg.Manifests.Dir, "err", err)
+			}
+		}()
+	}
 	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded,
 		"series", map[bool]string{true: "influxdb " + cfg.Influx.URL, false: "embedded sqlite"}[m.Influx != nil])
+	return nil
+}
+
+// edgesOf lists the edges the hub knows at site.
+func (m *Main) edgesOf(site string) []hub.EdgeState {
+	for _, s := range m.State.Sites() {
+		if s.ID == site {
+			return s.Edges
+		}
+	}
 	return nil
 }
 

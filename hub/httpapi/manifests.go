@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/countylink/countylink/hub/manifest"
+	"github.com/countylink/countylink/hub/sqlite"
+)
+
+// Manifests imports and serves courier manifests.
+type Manifests interface {
+	Import(ctx context.Context, r io.Reader, site, format, source string) (*manifest.Batch, manifest.Saved, error)
+	Batches(ctx context.Context, site string, limit int) ([]*sqlite.ManifestBatch, error)
+	Parcel(ctx context.Context, waybill string) (*sqlite.ManifestRow, error)
+}
+
+func (s *Server) manifestRoutes(api *echo.Group) {
+	api.POST("/manifests", s.importManifest)
+	api.GET("/manifests", s.listManifests)
+	api.GET("/manifests/parcels/:waybill", s.manifestParcel)
+}
+
+func (s *Server) manifests() (Manifests, error) {
+	if s.Manifests == nil {
+		return nil, echo.NewHTTPError(http.StatusServiceUnavailable, "manifests are not available")
+	}
+	return s.Manifests, nil
+}
+
+// importManifest imports the body, a CSV or JSON manifest (format=csv|json,
+// else guessed), for site (or the rows' own township column). It answers
+// 200 with the batch's report, the same report again for a manifest
+// already imported, 422 when no row was accepted, 400 when the body is no
+// manifest at all.
+func (s *Server) importManifest(c echo.Context) error {
+	ms, err := s.manifests()
+	if err != nil {
+		return err
+	}
+	site := c.QueryParam("site")
+	if site != "" {
+		if err := s.site(site); err != nil {
+			return err
+		}
+	}
+	format := c.QueryParam("format")
+	if format == "" {
+		switch ct := c.Request().Header.Get(echo.HeaderContentType); {
+		case strings.Contains(ct, "json"):
+			format = "json"
+		case strings.Contains(ct, "csv"):
+			format = "csv"
+		}
+	}
+	source := "api"
+	if n := c.QueryParam("name"); n != "" {
+		source = "api:" + clip(n)
+	}
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, manifest.DefaultMaxBytes)
+	b, saved, err := ms.Import(c.Request().Context(), body, site, format, source)
+	if errors.Is(err, manifest.ErrFormat) {
+		return badRequest("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"batch": b.ID, "site": b.Site, "report": b.Report, "saved": saved}
+	if b.Report.Accepted == 0 {
+		return c.JSON(http.StatusUnprocessableEntity, out)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listManifests(c echo.Context) error {
+	ms, err := s.manifests()
+	if err != nil {
+		return err
+	}
+	site := c.QueryParam("site")
+	if site != "" {
+		if err := s.site(site); err != nil {
+			return err
+		}
+	}
+	limit := 50
+	if v := c.QueryParam("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 500 {
+			return badRequest("limit %q must be 1 to 500", clip(v))
+		}
+	}
+	bs, err := ms.Batches(c.Request().Context(), site, limit)
+	if err != nil {
+		return err
+	}
+	if bs == nil {
+		bs = []*sqlite.ManifestBatch{}
+	}
+	return c.JSON(http.StatusOK, bs)
+}
+
+func (s *Server) manifestParcel(c echo.Context) error {
+	ms, err := s.manifests()
+	if err != nil {
+		return err
+	}
+	wb := strings.ToUpper(strings.TrimSpace(c.Param("waybill")))
+	if wb == "" || len(wb) > 64 {
+		return badRequest("waybill %q is not a waybill number", clip(wb))
+	}
+	p, err := ms.Parcel(c.Request().Context(), wb)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "no announced parcel "+wb)
+	}
+	return c.JSON(http.StatusOK, p)
+}
