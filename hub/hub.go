@@ -13,6 +13,10 @@ import (
 	"github.com/countylink/countylink/contract"
 )
 
+// ErrOtherSite marks something sent for one site that names another (a
+// sort plan saved for tw01 that says tw02).
+var ErrOtherSite = errors.New("it names another site")
+
 // ErrRejected marks a store write refused for its content (InfluxDB's field
 // type conflict, for one): writing the same batch again cannot succeed.
 var ErrRejected = errors.New("store rejected the write")

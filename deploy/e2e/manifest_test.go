@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,6 +162,68 @@ func TestManifestImport(t *testing.T) {
 		defer edge.mu.Unlock()
 		if edge.manifest["731234567890"] != "v06" || len(edge.manifest) != 4 {
 			return fmt.Errorf("edge manifest %v", edge.manifest)
+		}
+		return nil
+	})
+}
+
+// TestSortPlanPushed: a township's plan saved through the API goes to its
+// edge at once, and again when the edge comes back online; a plan that
+// fails its check, or names another township, is refused with the reason.
+func TestSortPlanPushed(t *testing.T) {
+	skipShort(t)
+	broker := testenv.StartMosquitto(t)
+	hub := startHub(t, func(c *server.Config) { c.MQTT.Broker = broker.URL() })
+	base := "http://" + hub.HTTPAddr
+	pub := mqttClient(t, broker.URL(), "plan-status")
+	edge := startFakeEdge(t, broker.URL(), "tw04", "tw04-e1")
+	publishStatus(t, pub, "tw04", "tw04-e1", contract.StateOnline, 0)
+	waitFor(t, 5*time.Second, "edge known online", func() error {
+		if edge.count("rules") == 0 {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if edge.count("sortplan") != 0 {
+		t.Fatal("a plan sent before any was saved")
+	}
+	put := func(body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, base+"/api/v1/sites/tw04/sortplan", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	plan := `{"v":1,"site":"tw04","version":"2026-11-29.2","routes":[{"id":"r01","name":"东线","villages":["v01","v02"]},{"id":"r02","name":"西线","villages":["v03"]}],` +
+		`"stations":{"s1":{"r01":"b01","r02":"b02"}},"exception_bin":{"s1":"b99"}}`
+	if code, body := put(plan); code != http.StatusOK || !strings.Contains(body, `"sent_to":["tw04-e1"]`) {
+		t.Fatalf("put plan: %d %s", code, body)
+	}
+	waitFor(t, 5*time.Second, "the plan on the edge", func() error {
+		if edge.count("sortplan") != 1 {
+			return fmt.Errorf("%d sortplan commands", edge.count("sortplan"))
+		}
+		return nil
+	})
+	var got struct{ Version string }
+	if err := getJSON(t, base+"/api/v1/sites/tw04/sortplan", &got); err != nil || got.Version != "2026-11-29.2" {
+		t.Errorf("get plan: %+v %v", got, err)
+	}
+	if code, body := put(strings.Replace(plan, `"r02":"b02"`, `"r02":"b01"`, 1)); code != http.StatusBadRequest || !strings.Contains(body, "bin b01 serves both") {
+		t.Errorf("a bin for two routes: %d %s", code, body)
+	}
+	if code, body := put(strings.Replace(plan, `"site":"tw04"`, `"site":"tw05"`, 1)); code != http.StatusBadRequest || !strings.Contains(body, "another site") {
+		t.Errorf("a plan of another township: %d %s", code, body)
+	}
+	publishStatus(t, pub, "tw04", "tw04-e1", contract.StateOffline, 0)
+	time.Sleep(200 * time.Millisecond)
+	publishStatus(t, pub, "tw04", "tw04-e1", contract.StateOnline, 0)
+	waitFor(t, 5*time.Second, "the plan sent again on reconnection", func() error {
+		if edge.count("sortplan") != 2 {
+			return fmt.Errorf("%d sortplan commands", edge.count("sortplan"))
 		}
 		return nil
 	})

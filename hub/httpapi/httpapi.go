@@ -74,6 +74,8 @@ type Server struct {
 	ColdChain *ColdChain
 	// Manifests imports courier manifests; without it they get 503.
 	Manifests Manifests
+	// SortPlans keeps the townships' sort plans; without it they get 503.
+	SortPlans SortPlans
 }
 
 // Handler builds the routes.
@@ -103,6 +105,7 @@ func (s *Server) Handler() http.Handler {
 	api.GET("/commands/:id", s.getCommand)
 	s.coldChainRoutes(api)
 	s.manifestRoutes(api)
+	s.sortPlanRoutes(api)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
 	return e

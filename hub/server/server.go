@@ -45,6 +45,7 @@ type Main struct {
 	Commands  *command.Tracker
 	Alarms    *Alarms
 	Manifests *Manifests
+	SortPlans *SortPlans
 	Metrics   *metrics.Registry
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
@@ -131,7 +132,13 @@ func (m *Main) Open() (err error) {
 	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
 		return err
 	}
-	m.Alarms.onOnline = m.Manifests.EdgeOnline
+	if m.SortPlans, err = newSortPlans(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "sortplans")); err != nil {
+		return err
+	}
+	m.Alarms.onOnline = func(site, edge string) {
+		m.SortPlans.EdgeOnline(site, edge)
+		m.Manifests.EdgeOnline(site, edge)
+	}
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
@@ -142,7 +149,7 @@ func (m *Main) Open() (err error) {
 
 	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
 		Events: m.DB, Commands: m.Commands,
-		Manifests: m.Manifests,
+		Manifests: m.Manifests, SortPlans: m.SortPlans,
 		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.DB, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
