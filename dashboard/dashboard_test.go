@@ -29,9 +29,10 @@ func TestHandlerServesAssets(t *testing.T) {
 	}{
 		{"/", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
 		{"/alarms.html", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
-		{"/app.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
+		{"/app.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
+		{"/common.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
 		{"/alarm.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLinkAlarms"},
-		{"/alarms.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
+		{"/alarms.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/alarms.css", "text/css; charset=utf-8", assetMaxAge, ".alarm-card"},
 		{"/style.css", "text/css; charset=utf-8", assetMaxAge, ".tile"},
 		{"/i18n.json", "application/json; charset=utf-8", assetMaxAge, `"zh"`},
@@ -196,7 +197,7 @@ func TestDictionariesMatch(t *testing.T) {
 			used[m[1]] = name
 		}
 	}
-	for _, name := range []string{"app.js", "alarm.js", "alarms.js"} {
+	for _, name := range []string{"app.js", "common.js", "alarm.js", "alarms.js"} {
 		for _, m := range i18nCallRE.FindAllStringSubmatch(readStatic(t, name), -1) {
 			used[m[1]] = name
 		}

@@ -60,7 +60,11 @@
 // loaded when opened), and the last 50 alarms of any state, cleared ones
 // included (GET api/v1/alarms?state=all&limit=50), live from the same
 // stream. It shares the wall screen's language choice (localStorage) and
-// remembers the last name that acknowledged.
+// remembers the last name that acknowledged. What both pages do alike (the
+// dictionary and language switch, number and date formats, the hub's
+// clock, JSON requests, the stream with its reconnects and the
+// "disconnected since" banner) is static/common.js, loaded before
+// static/alarm.js and the page's own script.
 //
 // Hooks for browser tests: tiles are .tile[data-site][data-room][data-state]
 // with the temperature in .temp (its data-c holds the raw value); site list

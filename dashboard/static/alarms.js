@@ -6,21 +6,12 @@
 "use strict";
 (() => {
   const RESYNC_MS = 60e3; // full re-fetch, a safety net for missed events
-  const MAX_BACKOFF_MS = 30e3;
   const RECENT_LIMIT = 50;
-  const LANG_KEY = "countylink.wall.lang"; // shared with the wall screen
   const BY_KEY = "countylink.alarms.by"; // the last name that acknowledged here
-  const LOCALES = { zh: "zh-CN", en: "en-GB" };
   const MAX_BY_BYTES = 64, MAX_COMMENT_BYTES = 512; // the hub's limits, in UTF-8 bytes
 
-  const $ = (id) => document.getElementById(id);
+  const { $, setText, setData, el } = CountyLink;
   const A = CountyLinkAlarms;
-
-  let dict = null;
-  let lang = "zh";
-  try { if (localStorage.getItem(LANG_KEY) === "en") lang = "en"; } catch (_) { /* storage off */ }
-  let fmt = null;
-  let clockOffset = 0; // hub clock minus ours, from the Date header
 
   const active = new A.AlarmSet();
   const cards = new Map(); // id -> card nodes, for the active alarms
@@ -31,61 +22,30 @@
   const roomNames = new Map(); // "site/room" -> room
   let formSeq = 0;
 
-  // ---- text and numbers -------------------------------------------------
-
-  function t(key, vars) {
-    let s = (dict && (dict[lang][key] ?? dict.zh[key])) ?? key;
-    if (vars) for (const k in vars) s = s.replace("{" + k + "}", vars[k]);
-    return s;
-  }
-
-  function tValue(prefix, v) {
-    const k = prefix + v;
-    return dict && (k in dict[lang] || k in dict.zh) ? t(k) : String(v);
-  }
-
-  function numberFormat(loc, opts) {
-    try { return new Intl.NumberFormat(loc, { ...opts, signDisplay: "negative" }); } catch (_) { return new Intl.NumberFormat(loc, opts); }
-  }
-
-  function makeFormats(loc) {
-    return {
-      temp: numberFormat(loc, { minimumFractionDigits: 1, maximumFractionDigits: 1 }),
-      limit: numberFormat(loc, { maximumFractionDigits: 1 }),
-      int: numberFormat(loc, { maximumFractionDigits: 0 }),
+  // The language (shared with the wall screen), the formats, the hub's
+  // clock and the stream, as common.js keeps them for both pages.
+  const page = CountyLink.page({
+    titleKey: "alarms_title",
+    formats: (loc) => ({
       when: new Intl.DateTimeFormat(loc, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
       exact: new Intl.DateTimeFormat(loc, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }),
-      time: new Intl.DateTimeFormat(loc, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }),
-    };
-  }
+    }),
+    onLang: () => {
+      for (const c of cards.values()) { renderCard(c); if (c.hist.d.open) loadHistory(c.hist); }
+      for (const r of rows.values()) { renderRow(r); if (r.hist.d.open) loadHistory(r.hist); }
+    },
+  });
+  const { fmt, t, tValue, now, dur, getJSON } = page;
 
-  const now = () => Date.now() + clockOffset;
+  // ---- text and numbers -------------------------------------------------
+
   const ms = (s) => { const v = s ? Date.parse(s) : NaN; return isFinite(v) ? v : NaN; };
-
-  function dur(d) {
-    const s = Math.max(0, Math.floor(d / 1000));
-    if (s < 60) return t("dur_s", { n: fmt.int.format(s) });
-    if (s < 3600) return t("dur_m", { n: fmt.int.format(Math.floor(s / 60)) });
-    if (s < 172800) return t("dur_h", { n: fmt.int.format(Math.floor(s / 3600)) });
-    return t("dur_d", { n: fmt.int.format(Math.floor(s / 86400)) });
-  }
-
   const when = (s) => { const v = ms(s); return isFinite(v) ? fmt.when.format(new Date(v)) : "—"; };
   const bytes = (s) => new TextEncoder().encode(s).length;
 
-  function setText(node, s) { if (node.textContent !== s) node.textContent = s; }
-  function setData(node, k, v) { if (node.dataset[k] !== v) node.dataset[k] = v; }
-
-  function el(tag, cls, parent) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-
-  const texts = () => A.texts(t, tValue, fmt, lang);
+  const texts = () => A.texts(t, tValue, fmt, page.lang);
   const placeOf = (a) => {
-    const p = A.place(a, siteNames, roomNames, lang);
+    const p = A.place(a, siteNames, roomNames, page.lang);
     return p.room ? p.site + " · " + p.room : p.site;
   };
 
@@ -412,22 +372,7 @@
     renderRecent();
   }
 
-  // ---- connection -------------------------------------------------------
-
-  let es = null, backoff = 1000, retryTimer = 0, connecting = true, downSince = 0;
-
-  function renderConn() {
-    const live = !connecting && downSince === 0;
-    setData($("conn"), "state", live ? "live" : "down");
-    setText($("conn-text"), t(live ? "conn_live" : connecting ? "conn_connecting" : "conn_down"));
-    $("banner").hidden = !downSince;
-    if (downSince) setText($("banner-text"), t("banner_down", { time: fmt.time.format(new Date(downSince + clockOffset)) }));
-  }
-
-  function setLive() { connecting = false; downSince = 0; backoff = 1000; renderConn(); }
-  function setDown() { connecting = false; if (!downSince) downSince = Date.now(); renderConn(); }
-
-  function parse(s) { try { return JSON.parse(s); } catch (_) { return null; } }
+  // ---- stream and lists ------------------------------------------------
 
   function onAlarm(ev) {
     const a = active.event(ev);
@@ -440,42 +385,13 @@
     refreshHistory(r && r.hist);
   }
 
-  function connect() {
-    clearTimeout(retryTimer);
-    if (es) es.close();
-    es = new EventSource("api/v1/stream");
-    es.addEventListener("open", () => { setLive(); resync(); });
-    es.addEventListener("hello", setLive);
-    es.addEventListener("alarm", (e) => onAlarm(parse(e.data)));
-    es.addEventListener("error", () => {
-      setDown();
-      if (es.readyState === EventSource.CLOSED) {
-        es.close();
-        retryTimer = setTimeout(connect, backoff * (0.8 + Math.random() * 0.4));
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-      }
-    });
-  }
-
-  async function getJSON(url) {
-    const res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-    if (!res.ok) throw new Error(url + ": HTTP " + res.status);
-    const date = Date.parse(res.headers.get("Date") || "");
-    if (isFinite(date)) {
-      const off = date + 500 - Date.now();
-      clockOffset = Math.abs(off) > 5000 ? off : 0;
-    }
-    return res.json();
-  }
-
-  let syncing = null, syncAgain = false, synced = false;
-  function resync() {
-    if (syncing) { syncAgain = true; return syncing; }
+  let synced = false;
+  const resync = page.coalesced(() => {
     const started = Date.now();
     const names = (url, map, key) => getJSON(url).then((list) => {
       if (Array.isArray(list)) for (const d of list) if (d) map.set(key(d), d);
     });
-    syncing = Promise.allSettled([
+    return Promise.allSettled([
       names("api/v1/sites", siteNames, (d) => d.id),
       names("api/v1/coldrooms", roomNames, (d) => d.site + "/" + d.room),
       getJSON("api/v1/alarms").then((list) => active.list(list, started)),
@@ -492,11 +408,8 @@
       renderActive();
       renderRecent();
       if (!synced) { synced = true; showTarget(); }
-      syncing = null;
-      if (syncAgain) { syncAgain = false; resync(); }
     });
-    return syncing;
-  }
+  });
 
   // ---- a linked alarm (#alarm=<id>, from a notification) -----------------
 
@@ -514,50 +427,15 @@
     if (c) c.head.focus({ preventScroll: true });
   }
 
-  // ---- language ---------------------------------------------------------
-
-  function applyLang() {
-    const loc = LOCALES[lang];
-    fmt = makeFormats(loc);
-    document.documentElement.lang = loc;
-    document.title = t("alarms_title");
-    for (const e of document.querySelectorAll("[data-i18n]")) setText(e, t(e.dataset.i18n));
-    const btn = $("lang");
-    btn.title = t("lang_label");
-    btn.setAttribute("aria-label", t("lang_label"));
-    for (const s of btn.querySelectorAll("[data-lang]")) s.classList.toggle("on", s.dataset.lang === lang);
-    for (const c of cards.values()) { renderCard(c); if (c.hist.d.open) loadHistory(c.hist); }
-    for (const r of rows.values()) { renderRow(r); if (r.hist.d.open) loadHistory(r.hist); }
-    renderConn();
-  }
-
   function tick() {
     for (const c of cards.values()) { const a = active.get(c.id); if (a) renderCardAge(c, a); }
     setTimeout(tick, 1000 - (Date.now() % 1000) + 20);
   }
 
-  async function loadDict() {
-    for (let wait = 1000; ; wait = Math.min(wait * 2, MAX_BACKOFF_MS)) {
-      try {
-        const res = await fetch("i18n.json");
-        if (res.ok) { dict = await res.json(); return; }
-      } catch (_) { /* hub restarting: try again */ }
-      await new Promise((ok) => setTimeout(ok, wait));
-    }
-  }
-
   async function start() {
-    fmt = makeFormats(LOCALES[lang]);
-    await loadDict();
-    applyLang();
-    $("lang").addEventListener("click", () => {
-      lang = lang === "zh" ? "en" : "zh";
-      try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* storage off */ }
-      applyLang();
-    });
+    await page.init();
     addEventListener("hashchange", showTarget);
-    addEventListener("online", () => { if (!es || es.readyState === EventSource.CLOSED) connect(); });
-    connect();
+    page.stream({ alarm: onAlarm }, resync);
     resync();
     setInterval(resync, RESYNC_MS);
     tick();

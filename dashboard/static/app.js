@@ -5,86 +5,46 @@
   const STALE_MS = 120e3; // same rule as the hub: no reading for > 2 min
   const RESYNC_MS = 60e3; // full re-fetch, a safety net for missed events
   const PING_TIMEOUT_MS = 90e3; // only once the hub has sent a "ping" event
-  const MAX_BACKOFF_MS = 30e3;
-  const LANG_KEY = "countylink.wall.lang";
-  const LOCALES = { zh: "zh-CN", en: "en-GB" };
   const ALARM = { high: 1, low: 1 };
 
-  const $ = (id) => document.getElementById(id);
+  const { $, setText, setData, el } = CountyLink;
   const grid = $("tiles");
   const siteList = $("site-list");
   const idCmp = new Intl.Collator("en", { numeric: true }).compare;
-
-  let dict = null;
-  let lang = "zh";
-  try { if (localStorage.getItem(LANG_KEY) === "en") lang = "en"; } catch (_) { /* storage off */ }
-  let fmt = null;
-  let clockOffset = 0; // hub clock minus ours, from the Date header
 
   const rooms = new Map(); // "site/room" -> {d, seen, n: nodes}
   const sites = new Map(); // id -> {d, seen, streamed, n: nodes or null for villages}
   const alarms = new CountyLinkAlarms.AlarmSet(); // active and acknowledged
   let roomAlarms = new Map(); // "site/room" and "site/edge" -> its most urgent alarm
 
-  // ---- text and numbers -------------------------------------------------
-
-  function t(key, vars) {
-    let s = (dict && (dict[lang][key] ?? dict.zh[key])) ?? key;
-    if (vars) for (const k in vars) s = s.replace("{" + k + "}", vars[k]);
-    return s;
-  }
-
-  // Texts keyed by a value from the hub fall back to the value itself, so
-  // a state or class added there shows up readable before it is translated.
-  function tValue(prefix, v) {
-    const k = prefix + v;
-    return dict && (k in dict[lang] || k in dict.zh) ? t(k) : String(v);
-  }
-
-  function numberFormat(loc, opts) {
-    try { return new Intl.NumberFormat(loc, { ...opts, signDisplay: "negative" }); } catch (_) { return new Intl.NumberFormat(loc, opts); }
-  }
-
-  function makeFormats(loc) {
-    return {
-      temp: numberFormat(loc, { minimumFractionDigits: 1, maximumFractionDigits: 1 }),
-      limit: numberFormat(loc, { maximumFractionDigits: 1 }),
-      int: numberFormat(loc, { maximumFractionDigits: 0 }),
+  // The language (shared with the alarm page), the formats, the hub's
+  // clock and the stream, as common.js keeps them for both pages.
+  const page = CountyLink.page({
+    titleKey: "title",
+    formats: (loc, numberFormat) => ({
       compact: numberFormat(loc, { notation: "compact", maximumFractionDigits: 1 }),
       hm: new Intl.DateTimeFormat(loc, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
       md: new Intl.DateTimeFormat(loc, { month: "numeric", day: "numeric" }),
-      time: new Intl.DateTimeFormat(loc, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }),
       date: new Intl.DateTimeFormat(loc, { year: "numeric", month: "short", day: "numeric", weekday: "short" }),
-    };
-  }
+    }),
+    onLang: () => {
+      for (const r of rooms.values()) renderTile(r);
+      for (const s of sites.values()) renderSite(s);
+      renderAlarms();
+      renderCounts();
+      renderClock();
+    },
+  });
+  const { fmt, t, tValue, now, dur, getJSON } = page;
 
-  const now = () => Date.now() + clockOffset;
-
-  function dur(ms) {
-    const s = Math.max(0, Math.floor(ms / 1000));
-    if (s < 60) return t("dur_s", { n: fmt.int.format(s) });
-    if (s < 3600) return t("dur_m", { n: fmt.int.format(Math.floor(s / 60)) });
-    if (s < 172800) return t("dur_h", { n: fmt.int.format(Math.floor(s / 3600)) });
-    return t("dur_d", { n: fmt.int.format(Math.floor(s / 86400)) });
-  }
+  // ---- numbers -----------------------------------------------------------
 
   // A count of messages: in full below 10,000 ("1,234"), abbreviated above
   // ("12.3K", "1.2万") so a badge stays short.
   const count = (n) => (n < 1e4 ? fmt.int : fmt.compact).format(n);
 
   const isNum = (v) => typeof v === "number" && isFinite(v);
-  const localName = (zh, en) => (lang === "en" && en) ? en : (zh || en || "");
-
-  // Writes only on change: most seconds nothing but the age text moves.
-  function setText(node, s) { if (node.textContent !== s) node.textContent = s; }
-  function setData(node, k, v) { if (node.dataset[k] !== v) node.dataset[k] = v; }
-
-  function el(tag, cls, parent) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (parent) parent.appendChild(e);
-    return e;
-  }
+  const localName = (zh, en) => (page.lang === "en" && en) ? en : (zh || en || "");
 
   // ---- cold-room tiles --------------------------------------------------
 
@@ -396,7 +356,7 @@
   let shown = []; // [{a, age}] on screen
   const cardMinRem = 19.5, moreRem = 7; // as in style.css
 
-  function alarmTexts() { return CountyLinkAlarms.texts(t, tValue, fmt, lang); }
+  function alarmTexts() { return CountyLinkAlarms.texts(t, tValue, fmt, page.lang); }
 
   // alarmCapacity returns how many cards fit beside each other: all, and
   // when not all fit, beside the "+M" box.
@@ -421,7 +381,7 @@
     const top = el("div", "a-top", li);
     setText(el("span", "a-kind", top), tx.kind(a));
     setText(el("span", "a-value", top), tx.reading(a));
-    const p = CountyLinkAlarms.place(a, siteNames, roomNames, lang);
+    const p = CountyLinkAlarms.place(a, siteNames, roomNames, page.lang);
     const where = el("div", "a-place", li);
     setText(where, p.room ? p.site + " · " + p.room : p.site);
     const foot = el("div", "a-foot", li);
@@ -508,81 +468,9 @@
     setText($("clock-date"), fmt.date.format(d));
   }
 
-  // ---- connection -------------------------------------------------------
-
-  let es = null, backoff = 1000, retryTimer = 0, connecting = true;
-  let downSince = 0, lastPing = 0;
-
-  function renderConn() {
-    const live = !connecting && downSince === 0;
-    setData($("conn"), "state", live ? "live" : "down");
-    setText($("conn-text"), t(live ? "conn_live" : connecting ? "conn_connecting" : "conn_down"));
-    const banner = $("banner");
-    banner.hidden = !downSince;
-    if (downSince) setText($("banner-text"), t("banner_down", { time: fmt.time.format(new Date(downSince + clockOffset)) }));
-  }
-
-  function setLive() {
-    connecting = false;
-    downSince = 0;
-    backoff = 1000;
-    renderConn();
-  }
-
-  function setDown() {
-    connecting = false;
-    if (!downSince) downSince = Date.now();
-    renderConn();
-  }
-
-  function connect() {
-    clearTimeout(retryTimer);
-    if (es) es.close();
-    lastPing = 0;
-    es = new EventSource("api/v1/stream");
-    es.addEventListener("open", () => { setLive(); resync(); });
-    es.addEventListener("hello", setLive);
-    es.addEventListener("ping", () => { lastPing = Date.now(); });
-    es.addEventListener("coldroom", (e) => upsertRoom(parse(e.data)));
-    es.addEventListener("site", (e) => upsertSite(parse(e.data)));
-    es.addEventListener("alarm", (e) => onAlarm(parse(e.data)));
-    es.addEventListener("error", () => {
-      setDown();
-      // CONNECTING: the browser retries by itself. CLOSED (an HTTP error
-      // or a proxy page during a hub restart): it gave up, so do it here.
-      if (es.readyState === EventSource.CLOSED) reopen();
-    });
-  }
-
-  function reopen() {
-    if (es) es.close();
-    clearTimeout(retryTimer);
-    retryTimer = setTimeout(connect, backoff * (0.8 + Math.random() * 0.4));
-    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-  }
-
-  function parse(s) {
-    try { return JSON.parse(s); } catch (_) { return null; }
-  }
-
   // ---- lists ------------------------------------------------------------
 
-  async function getJSON(url) {
-    const res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
-    if (!res.ok) throw new Error(url + ": HTTP " + res.status);
-    const date = Date.parse(res.headers.get("Date") || "");
-    if (isFinite(date)) {
-      // The header has whole seconds: correct only a clock that is clearly
-      // off (TVs often have no time sync), never jitter by a second.
-      const off = date + 500 - Date.now();
-      clockOffset = Math.abs(off) > 5000 ? off : 0;
-    }
-    return res.json();
-  }
-
-  let syncing = null, syncAgain = false;
-  function resync() {
-    if (syncing) { syncAgain = true; return syncing; }
+  const resync = page.coalesced(() => {
     const started = Date.now();
     const one = (url, upsert, remove, map) => getJSON(url).then((list) => {
       if (!Array.isArray(list)) return;
@@ -590,38 +478,15 @@
       for (const d of list) { upsert(d, started); if (d) keep.add(map === rooms ? roomKey(d) : d.id); }
       for (const [k, v] of map) if (!keep.has(k) && v.seen < started) remove(k);
     });
-    syncing = Promise.allSettled([
+    return Promise.allSettled([
       one("api/v1/sites", upsertSite, removeSite, sites),
       one("api/v1/coldrooms", upsertRoom, removeRoom, rooms),
       getJSON("api/v1/alarms").then((list) => alarms.list(list, started)),
     ]).then(() => {
       renderAlarms();
       renderCounts();
-      syncing = null;
-      if (syncAgain) { syncAgain = false; resync(); }
     });
-    return syncing;
-  }
-
-  // ---- language ---------------------------------------------------------
-
-  function applyLang() {
-    const loc = LOCALES[lang];
-    fmt = makeFormats(loc);
-    document.documentElement.lang = loc;
-    document.title = t("title");
-    for (const e of document.querySelectorAll("[data-i18n]")) setText(e, t(e.dataset.i18n));
-    const btn = $("lang");
-    btn.title = t("lang_label");
-    btn.setAttribute("aria-label", t("lang_label"));
-    for (const s of btn.querySelectorAll("[data-lang]")) s.classList.toggle("on", s.dataset.lang === lang);
-    for (const r of rooms.values()) renderTile(r);
-    for (const s of sites.values()) renderSite(s);
-    renderAlarms();
-    renderCounts();
-    renderClock();
-    renderConn();
-  }
+  });
 
   // ---- every second -----------------------------------------------------
 
@@ -631,33 +496,16 @@
     for (const s of sites.values()) if (s.n && !s.d.online) renderSiteAge(s);
     for (const c of shown) renderAlarmAge(c);
     renderCounts();
-    if (lastPing && Date.now() - lastPing > PING_TIMEOUT_MS) { setDown(); reopen(); lastPing = 0; }
+    page.checkPing(PING_TIMEOUT_MS);
     setTimeout(tick, 1000 - (now() % 1000) + 20);
   }
 
   // ---- start ------------------------------------------------------------
 
-  async function loadDict() {
-    for (let wait = 1000; ; wait = Math.min(wait * 2, MAX_BACKOFF_MS)) {
-      try {
-        const res = await fetch("i18n.json");
-        if (res.ok) { dict = await res.json(); return; }
-      } catch (_) { /* hub restarting: try again */ }
-      await new Promise((ok) => setTimeout(ok, wait));
-    }
-  }
-
   async function start() {
     // A notification's link (PUBLIC_URL/#alarm=<id>) opens the alarm page.
     if (location.hash.startsWith("#alarm=")) { location.replace("alarms.html" + location.hash); return; }
-    fmt = makeFormats(LOCALES[lang]);
-    await loadDict();
-    applyLang();
-    $("lang").addEventListener("click", () => {
-      lang = lang === "zh" ? "en" : "zh";
-      try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* storage off */ }
-      applyLang();
-    });
+    await page.init();
     if (typeof ResizeObserver === "function") {
       new ResizeObserver(() => layoutTiles()).observe(grid);
       let cap = ""; // the cards that fit change with the band's width only
@@ -668,8 +516,11 @@
     } else {
       addEventListener("resize", () => { layoutTiles(); renderAlarms(); });
     }
-    addEventListener("online", () => { if (!es || es.readyState === EventSource.CLOSED) connect(); });
-    connect();
+    page.stream({
+      coldroom: upsertRoom,
+      site: (d) => upsertSite(d),
+      alarm: onAlarm,
+    }, resync);
     resync();
     setInterval(resync, RESYNC_MS);
     tick();
