@@ -100,10 +100,30 @@ func TestDemo(t *testing.T) {
 	if weighed == 0 {
 		t.Errorf("no event of tw05 carries a weight: %+v", evs)
 	}
+	// The parcel's timeline: announced by the demo's manifest through the
+	// hub, then sorted at the station.
+	var p struct {
+		State     string
+		Flags     []string
+		Announced *struct{ Village string }
+		Events    []struct{ Kind string }
+	}
+	for _, e := range evs {
+		if e.Route == "" {
+			continue // an exception: unknown codes are in no manifest
+		}
+		if err := getJSON(t, base+"/api/v1/parcels/"+e.Waybill, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Announced == nil || p.Announced.Village == "" || len(p.Events) == 0 || (p.State != "sorted" && p.State != "confirmed") {
+			t.Errorf("parcel %s: %+v", e.Waybill, p)
+		}
+		break
+	}
 
 	// Every edge holds its rooms' alarm rules, pushed by the hub as it came
 	// online, for its signal on site.
-	waitFor(t, 10*time.Second, "room rules on every edge", func() error {
+	waitFor(t, 30*time.Second, "room rules on every edge", func() error {
 		for _, s := range sites {
 			if s.Kind != "township" {
 				continue

@@ -445,6 +445,13 @@ func (m *manifest) village(waybill string) (string, bool) {
 // add records announced parcels and appends them to the file.
 func (m *manifest) add(entries map[string]string) error {
 	var b strings.Builder
+	m.mu.RLock()
+	for wb, village := range entries {
+		if m.m[strings.ToUpper(wb)] == village {
+			delete(entries, wb) // known already: the hub sends again what an edge may have missed
+		}
+	}
+	m.mu.RUnlock()
 	for wb, village := range entries {
 		if wb == "" || len(wb) > contract.MaxWaybillLen || strings.ContainsAny(wb, ",\r\n") || !contract.ValidID(village) {
 			return fmt.Errorf("manifest entry %q: %q is not a waybill and a village id", clipCode(wb), clipCode(village))

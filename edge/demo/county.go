@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,6 +95,13 @@ func RunCounty(ctx context.Context, log *slog.Logger, opt CountyOptions) error {
 			return err
 		}
 		defer w.Close()
+		// The couriers' manifest goes to the hub as well, which keeps the
+		// announced parcels and sends them on to the edge.
+		if w.Plan() != nil {
+			if err := postManifest(ctx, opt.Hub, site, w.ManifestCSV()); err != nil {
+				log.Warn("demo manifest not imported by the hub", "site", site, "err", err)
+			}
+		}
 		a, err := agent.New(w.Config(), log.With("sim", true))
 		if err != nil {
 			return err
@@ -105,5 +113,22 @@ func RunCounty(ctx context.Context, log *slog.Logger, opt CountyOptions) error {
 	log.Info("county simulation running", "townships", len(sites), "rooms", len(rooms), "stations", len(sites)*opt.Stations,
 		"broker", opt.Broker, "speed", opt.Speed)
 	wg.Wait()
+	return nil
+}
+
+func postManifest(ctx context.Context, hubURL, site string, csv []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hubURL+"/api/v1/manifests?format=csv&name=demo&site="+site, bytes.NewReader(csv))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("hub answered %s", resp.Status)
+	}
 	return nil
 }

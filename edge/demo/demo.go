@@ -82,6 +82,19 @@ func (w *Warehouse) Config() config.Config { return w.cfg }
 // Plan is the warehouse's sort plan.
 func (w *Warehouse) Plan() *contract.SortPlan { return w.plan }
 
+// ManifestCSV is the warehouse's courier manifest as a CSV file: the
+// parcels the staff will scan, with their destination villages.
+func (w *Warehouse) ManifestCSV() []byte {
+	var b strings.Builder
+	b.WriteString("waybill,carrier,village\n")
+	for _, p := range w.parcels {
+		if p.Village != "" {
+			fmt.Fprintf(&b, "%s,%s,%s\n", p.Waybill, p.Carrier, p.Village)
+		}
+	}
+	return []byte(b.String())
+}
+
 // Close stops every simulator.
 func (w *Warehouse) Close() error {
 	var errs []error

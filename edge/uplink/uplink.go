@@ -87,12 +87,12 @@ func New(cfg Config, log *slog.Logger) *Client {
 	}
 	o.SetOnConnectHandler(func(mqtt.Client) {
 		n := u.nConns.Add(1)
-		u.up.Store(true)
 		u.log.Info("uplink connected", "broker", cfg.Broker, "connection", n)
 		// From a goroutine: paho's handler must not block on a token. The
-		// command subscription comes first, and OnConnect (which publishes
-		// the online status) after it: a hub that answers "online" with a
-		// command (the room rules) must find the edge listening.
+		// command subscription comes first; only then is the uplink up
+		// (Connected, so the status and the queue go out) and OnConnect
+		// called: a hub that answers "online" with a command (the room
+		// rules) must find the edge listening.
 		go func() {
 			if cfg.CommandFilter != "" && cfg.OnCommand != nil {
 				t := u.c.Subscribe(cfg.CommandFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
@@ -104,6 +104,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 					u.log.Warn("uplink: command subscription failed", "err", t.Error())
 				}
 			}
+			u.up.Store(true) // Connected also asks paho, so a connection lost meanwhile is not taken for up
 			if cfg.OnConnect != nil {
 				cfg.OnConnect(u)
 			}

@@ -101,6 +101,7 @@ func (s *Server) Handler() http.Handler {
 	api.GET("/coldrooms", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.ColdRooms()) })
 	api.GET("/stream", s.stream)
 	api.GET("/parcels/events", s.parcelEvents)
+	api.GET("/parcels/:waybill", s.parcel)
 	api.POST("/sites/:site/edges/:edge/commands/:name", s.sendCommand)
 	api.GET("/commands/:id", s.getCommand)
 	s.coldChainRoutes(api)
