@@ -326,11 +326,11 @@ func TestWarehouse(t *testing.T) {
 
 	// An unknown code: exception bin blinking, three beeps.
 	xbin := w.plan.ExceptionBin[sim.DemoStation1]
-	before := w.pin("buzz").State().Highs
+	before, xbefore := w.pin("buzz").State().Highs, w.pin(xbin).State().Highs
 	if err := w.scan.Send("NOTAWAYBILL42"); err != nil {
 		t.Fatal(err)
 	}
-	waitPin(t, w.pin(xbin), "exception bin blinking", func(s gpio.SimState) bool { return s.Highs >= 2 })
+	waitPin(t, w.pin(xbin), "exception bin blinking", func(s gpio.SimState) bool { return s.Highs >= xbefore+2 })
 	waitPin(t, w.pin("buzz"), "three beeps", func(s gpio.SimState) bool { return s.Highs >= before+3 })
 	poll(t, 10*time.Second, "exception event", func() bool { return ev.parcel(contract.EventSorted, "NOTAWAYBILL42") != nil })
 	if x := ev.parcel(contract.EventSorted, "NOTAWAYBILL42"); x.Exception != contract.ExceptionUnknown || x.Bin != xbin || x.Carrier != "" {
@@ -616,9 +616,11 @@ func TestLocalAlarmSignal(t *testing.T) {
 	a := startAgent(t, w.cfg)
 	waitPin(t, w.pin("amber"), "amber while offline", high)
 
+	// Simulated pins outlive a test (go test -count=2): count from now.
+	red0, buzz0 := w.pin("red").State().Highs, w.pin("tower-buzz").State().Highs
 	w.th.SetHoldingInt16(1, 81) // 8.1 °C: above the chilled 4 °C
-	red := waitPin(t, w.pin("red"), "red on a high temperature", func(s gpio.SimState) bool { return s.Highs >= 2 })
-	buzz := waitPin(t, w.pin("tower-buzz"), "buzzer sounding", func(s gpio.SimState) bool { return s.Highs >= 1 })
+	red := waitPin(t, w.pin("red"), "red on a high temperature", func(s gpio.SimState) bool { return s.Highs >= red0+2 })
+	buzz := waitPin(t, w.pin("tower-buzz"), "buzzer sounding", func(s gpio.SimState) bool { return s.Highs >= buzz0+1 })
 	if !a.alarmActive.Load() {
 		t.Fatal("no alarm active")
 	}
