@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/countylink/countylink/contract"
@@ -43,16 +42,15 @@ type Alarms struct {
 	changes chan sqlite.AlarmChange
 	done    chan struct{}
 
-	mu     sync.Mutex
-	pushed map[[2]string]bool // edges sent the rules since they came online
-
-	onOnline func(site, edge string) // also told when an edge comes online (the manifests)
+	// retry makes an edge that did not take its rules get them again at
+	// its next status.
+	retry func(site, edge string)
 }
 
 func newAlarms(cfg Config, siteList []hub.Site, db *sqlite.DB, lv *live.Hub, cmds *command.Tracker, log *slog.Logger) (*Alarms, error) {
 	a := &Alarms{db: db, live: lv, commands: cmds, log: log, sites: map[string]hub.Site{}, rooms: map[[2]string]hub.Room{},
 		rules: map[string]json.RawMessage{}, publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
-		changes: make(chan sqlite.AlarmChange, 4096), done: make(chan struct{}), pushed: map[[2]string]bool{}}
+		changes: make(chan sqlite.AlarmChange, 4096), done: make(chan struct{})}
 	rules := sites.Rules(siteList)
 	bySite := map[string][]contract.RoomRule{}
 	for _, s := range siteList {
@@ -216,38 +214,21 @@ func (a *Alarms) notifyAlarm(ev alarm.Event) notify.Alarm {
 	return n
 }
 
-// Reading and EdgeStatus make Alarms the ingest's Watcher. An edge coming
-// online is sent its site's rules, so that it signals on site with the
-// rules the hub applies.
-func (a *Alarms) Reading(r *hub.Reading) { a.Engine.Reading(r) }
-
-// EdgeStatus feeds the engine and pushes the rules to an edge that came
-// online.
-func (a *Alarms) EdgeStatus(site, edge string, online bool, at time.Time) {
-	a.Engine.EdgeStatus(site, edge, online, at)
-	key := [2]string{site, edge}
-	a.mu.Lock()
-	push := online && !a.pushed[key]
-	a.pushed[key] = online
-	a.mu.Unlock()
-	if args, ok := a.rules[site]; push && ok && a.commands != nil {
-		go a.pushRules(site, edge, args)
+// PushRules sends an edge coming online its site's room rules, for its
+// signal on site; an edge that does not take them gets them again at its
+// next status.
+func (a *Alarms) PushRules(site, edge string) {
+	args, ok := a.rules[site]
+	if !ok || a.commands == nil {
+		return
 	}
-	if push && a.onOnline != nil {
-		a.onOnline(site, edge)
-	}
-}
-
-func (a *Alarms) pushRules(site, edge string, args json.RawMessage) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd, err := a.commands.Do(ctx, site, edge, contract.RulesCommand, args, 30*time.Second)
-	if err != nil || cmd.State != command.StateOK {
-		a.log.Warn("room rules not taken by the edge; sent again when it next comes online", "site", site, "edge", edge, "err", err, "state", cmd.State)
-		a.mu.Lock()
-		a.pushed[[2]string{site, edge}] = false
-		a.mu.Unlock()
-	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if !sendToEdge(ctx, a.commands, a.log, site, edge, contract.RulesCommand, args, "room rules", "at its next status") && a.retry != nil {
+			a.retry(site, edge)
+		}
+	}()
 }
 
 // Close waits for run to end after its context was cancelled.

@@ -125,10 +125,7 @@ func (m *Manifests) push(site, edge string) {
 		}
 		if len(args.Parcels) > 0 {
 			b, _ := json.Marshal(args)
-			cmd, err := m.commands.Do(ctx, site, edge, "manifest", b, 30*time.Second)
-			if err != nil || cmd.State != command.StateOK {
-				m.log.Warn("manifest not taken by the edge; sent again when it next comes online", "site", site, "edge", edge,
-					"err", err, "state", cmd.State, "sent", sent)
+			if !sendToEdge(ctx, m.commands, m.log, site, edge, "manifest", b, "manifest", "when it next comes online") {
 				return
 			}
 			sent += len(args.Parcels)

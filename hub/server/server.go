@@ -135,15 +135,13 @@ func (m *Main) Open() (err error) {
 	if m.SortPlans, err = newSortPlans(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "sortplans")); err != nil {
 		return err
 	}
-	m.Alarms.onOnline = func(site, edge string) {
-		m.SortPlans.EdgeOnline(site, edge)
-		m.Manifests.EdgeOnline(site, edge)
-	}
+	watch := newEdgeWatch(m.Alarms.Engine, m.Alarms.PushRules, m.SortPlans.EdgeOnline, m.Manifests.EdgeOnline)
+	m.Alarms.retry = watch.forget
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
-		Results: m.Commands, Watcher: m.Alarms,
+		Results: m.Commands, Watcher: watch,
 	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 

@@ -96,13 +96,5 @@ func (p *SortPlans) EdgeOnline(site, edge string) {
 func (p *SortPlans) push(site, edge string, plan json.RawMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd, err := p.commands.Do(ctx, site, edge, "sortplan", plan, 30*time.Second)
-	if err != nil || cmd.State != command.StateOK {
-		msg := ""
-		if cmd.Result != nil {
-			msg = cmd.Result.Error
-		}
-		p.log.Warn("sort plan not taken by the edge; sent again when it next comes online", "site", site, "edge", edge,
-			"err", err, "state", cmd.State, "edge_error", msg)
-	}
+	sendToEdge(ctx, p.commands, p.log, site, edge, "sortplan", plan, "sort plan", "when it next comes online")
 }

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/alarm"
+	"github.com/countylink/countylink/hub/command"
+)
+
+// edgeWatch is the ingest's Watcher. Readings and statuses go to the alarm
+// engine; an edge coming online is handed to each of the hooks, which
+// send it what it must hold (its site's room rules, sort plan, and the
+// manifest entries it missed): with a clean MQTT session an edge hears no
+// command sent while it was away.
+type edgeWatch struct {
+	engine *alarm.Engine
+	hooks  []func(site, edge string)
+
+	mu     sync.Mutex
+	online map[[2]string]bool // edges handed to the hooks since they came online
+}
+
+func newEdgeWatch(engine *alarm.Engine, hooks ...func(site, edge string)) *edgeWatch {
+	return &edgeWatch{engine: engine, hooks: hooks, online: map[[2]string]bool{}}
+}
+
+func (w *edgeWatch) Reading(r *hub.Reading) { w.engine.Reading(r) }
+
+func (w *edgeWatch) EdgeStatus(site, edge string, online bool, at time.Time) {
+	w.engine.EdgeStatus(site, edge, online, at)
+	key := [2]string{site, edge}
+	w.mu.Lock()
+	came := online && !w.online[key]
+	w.online[key] = online
+	w.mu.Unlock()
+	if came {
+		for _, h := range w.hooks {
+			h(site, edge)
+		}
+	}
+}
+
+// forget makes the edge's next online status count as coming online, so
+// the hooks run again: for what the edge did not take.
+func (w *edgeWatch) forget(site, edge string) {
+	w.mu.Lock()
+	delete(w.online, [2]string{site, edge})
+	w.mu.Unlock()
+}
+
+// sendToEdge sends one command to an edge and waits for its result,
+// logging a failure as what was not taken. It reports whether the edge
+// took it.
+func sendToEdge(ctx context.Context, cmds *command.Tracker, log *slog.Logger, site, edge, name string, args json.RawMessage, what, retry string) bool {
+	cmd, err := cmds.Do(ctx, site, edge, name, args, 30*time.Second)
+	if err == nil && cmd.State == command.StateOK {
+		return true
+	}
+	edgeErr := ""
+	if cmd.Result != nil {
+		edgeErr = cmd.Result.Error
+	}
+	log.Warn(what+" not taken by the edge; sent again "+retry, "site", site, "edge", edge, "err", err, "state", cmd.State, "edge_error", edgeErr)
+	return false
+}
