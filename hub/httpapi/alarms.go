@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,11 +57,9 @@ func (s *Server) listAlarms(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	site := c.QueryParam("site")
-	if site != "" {
-		if err := s.site(site); err != nil {
-			return err
-		}
+	site, err := s.siteQuery(c)
+	if err != nil {
+		return err
 	}
 	switch st := c.QueryParam("state"); st {
 	case "", "active":
@@ -74,13 +71,9 @@ func (s *Server) listAlarms(c echo.Context) error {
 		}
 		return c.JSON(http.StatusOK, out)
 	case "all", "cleared":
-		limit := 100
-		if v := c.QueryParam("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				return badRequest("limit %q must be 1 to 1000", clip(v))
-			}
-			limit = n
+		limit, err := limitQuery(c, 100, 1000)
+		if err != nil {
+			return err
 		}
 		f := sqlite.AlarmFilter{Site: site, Limit: limit}
 		if st == "cleared" {

@@ -235,6 +235,30 @@ func (s *Server) site(id string) error {
 	return nil
 }
 
+// siteQuery is the optional site query parameter, checked as site checks
+// an id: "" when absent.
+func (s *Server) siteQuery(c echo.Context) (string, error) {
+	v := c.QueryParam("site")
+	if v == "" {
+		return "", nil
+	}
+	return v, s.site(v)
+}
+
+// limitQuery is the limit query parameter: def when absent, else a number
+// from 1 to max.
+func limitQuery(c echo.Context, def, max int) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, badRequest("limit %q must be a number from 1 to %d", clip(v), max)
+	}
+	return n, nil
+}
+
 // parcelEvents lists stored parcel events, newest first: of one site
 // (site), of one waybill (waybill), before a time (before, RFC 3339, to
 // page back), at most limit (default 50, at most 500).
@@ -242,12 +266,10 @@ func (s *Server) parcelEvents(c echo.Context) error {
 	if s.Events == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "parcel events are not available")
 	}
-	q := hub.EventQuery{Limit: DefaultEventLimit}
-	if v := c.QueryParam("site"); v != "" {
-		if err := s.site(v); err != nil {
-			return err
-		}
-		q.Site = v
+	var q hub.EventQuery
+	var err error
+	if q.Site, err = s.siteQuery(c); err != nil {
+		return err
 	}
 	if v := c.QueryParam("waybill"); v != "" {
 		if len(v) > contract.MaxWaybillLen {
@@ -262,12 +284,8 @@ func (s *Server) parcelEvents(c echo.Context) error {
 		}
 		q.Before = t
 	}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxEventLimit {
-			return badRequest("limit %q must be a number from 1 to %d", clip(v), MaxEventLimit)
-		}
-		q.Limit = n
+	if q.Limit, err = limitQuery(c, DefaultEventLimit, MaxEventLimit); err != nil {
+		return err
 	}
 	evs, err := s.Events.Events(c.Request().Context(), q)
 	if err != nil {

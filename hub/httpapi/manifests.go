@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -44,11 +43,9 @@ func (s *Server) importManifest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	site := c.QueryParam("site")
-	if site != "" {
-		if err := s.site(site); err != nil {
-			return err
-		}
+	site, err := s.siteQuery(c)
+	if err != nil {
+		return err
 	}
 	format := c.QueryParam("format")
 	if format == "" {
@@ -83,17 +80,13 @@ func (s *Server) listManifests(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	site := c.QueryParam("site")
-	if site != "" {
-		if err := s.site(site); err != nil {
-			return err
-		}
+	site, err := s.siteQuery(c)
+	if err != nil {
+		return err
 	}
-	limit := 50
-	if v := c.QueryParam("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 500 {
-			return badRequest("limit %q must be 1 to 500", clip(v))
-		}
+	limit, err := limitQuery(c, 50, 500)
+	if err != nil {
+		return err
 	}
 	bs, err := ms.Batches(c.Request().Context(), site, limit)
 	if err != nil {
