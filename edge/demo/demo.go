@@ -185,7 +185,7 @@ func New(ctx context.Context, opt Options) (*Warehouse, error) {
 			cfg.Devices = append(cfg.Devices, config.Device{ID: r.ID + "-ctl", Room: r.ID, Profile: "coldroom-ctrl",
 				Transport: "rtu", Bus: bus.ID, Unit: 1, Interval: opt.Interval})
 			go ctrl.Run(ctx, 500*time.Millisecond, opt.Speed)
-			go follow(ctx, room, bank, gpio.Sim(door), 500*time.Millisecond)
+			go runRoom(ctx, room, bank, gpio.Sim(door), 500*time.Millisecond, 0) // the controller steps the room
 		} else {
 			go runRoom(ctx, room, bank, gpio.Sim(door), 500*time.Millisecond, opt.Speed)
 		}
@@ -222,29 +222,16 @@ func newRoom(name string, setpoint float64) (*sim.ColdRoom, error) {
 	return room, nil
 }
 
-// runRoom steps a room at speed, writing its transmitter's registers and
-// its door contact.
+// runRoom writes a room's transmitter registers and its door contact every
+// tick, first stepping the room by tick×speed of simulated time; a speed
+// of 0 leaves the stepping to the room's controller.
 func runRoom(ctx context.Context, room *sim.ColdRoom, bank *sim.Bank, door *gpio.SimPin, tick time.Duration, speed float64) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
-		room.Step(time.Duration(float64(tick) * speed))
-		room.WriteTo(bank, sim.LayoutRenke)
-		setDoor(door, room.DoorOpen())
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if speed > 0 {
+			room.Step(time.Duration(float64(tick) * speed))
 		}
-	}
-}
-
-// follow copies a room stepped by its controller into its transmitter's
-// registers and its door contact.
-func follow(ctx context.Context, room *sim.ColdRoom, bank *sim.Bank, door *gpio.SimPin, tick time.Duration) {
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
 		room.WriteTo(bank, sim.LayoutRenke)
 		setDoor(door, room.DoorOpen())
 		select {
