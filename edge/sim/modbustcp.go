@@ -54,12 +54,11 @@ type ServerStats struct {
 // moment NewModbusTCPServer returns until Close; each connection is served
 // by its own goroutine, one request at a time, in order.
 type ModbusTCPServer struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	ln     net.Listener
+	wg     sync.WaitGroup
+	slaves slaves
 
 	mu      sync.Mutex
-	units   map[byte]*Bank
-	faults  map[byte]Fault
 	onWrite func(unit byte, table Table, addr uint16, values []uint16)
 	onRead  func(unit byte, table Table, addr, qty uint16)
 	conns   map[net.Conn]struct{}
@@ -79,10 +78,8 @@ func NewModbusTCPServer(addr string) (*ModbusTCPServer, error) {
 		return nil, fmt.Errorf("sim: modbus tcp server: %w", err)
 	}
 	s := &ModbusTCPServer{
-		ln:     ln,
-		units:  make(map[byte]*Bank),
-		faults: make(map[byte]Fault),
-		conns:  make(map[net.Conn]struct{}),
+		ln:    ln,
+		conns: make(map[net.Conn]struct{}),
 	}
 	s.wg.Add(1)
 	go s.accept()
@@ -94,22 +91,10 @@ func (s *ModbusTCPServer) Addr() string { return s.ln.Addr().String() }
 
 // Attach puts b behind unit id unit, replacing any bank already there.
 // A nil bank detaches the unit.
-func (s *ModbusTCPServer) Attach(unit byte, b *Bank) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b == nil {
-		delete(s.units, unit)
-		return
-	}
-	s.units[unit] = b
-}
+func (s *ModbusTCPServer) Attach(unit byte, b *Bank) { s.slaves.attach(unit, b) }
 
 // SetFault makes unit misbehave from its next request on; FaultNone heals it.
-func (s *ModbusTCPServer) SetFault(unit byte, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[unit] = f
-}
+func (s *ModbusTCPServer) SetFault(unit byte, f Fault) { s.slaves.setFault(unit, f) }
 
 // OnWrite registers fn to be called after each write by function 5, 6, 15
 // or 16 has changed a bank, with the values written (coils as 0 and 1).
@@ -224,8 +209,9 @@ func (s *ModbusTCPServer) serve(c net.Conn) {
 // respond returns the frame answering req, or nil for no answer.
 func (s *ModbusTCPServer) respond(req request) []byte {
 	s.requests.Add(1)
+	bank, fault := s.slaves.slave(req.unit)
 	s.mu.Lock()
-	bank, fault, onWrite, onRead := s.units[req.unit], s.faults[req.unit], s.onWrite, s.onRead
+	onWrite, onRead := s.onWrite, s.onRead
 	s.mu.Unlock()
 	// A unit id nobody is attached to gets no answer at all, not an
 	// exception: that is what a gateway does when the RS-485 device behind

@@ -65,9 +65,9 @@ type RTUServer struct {
 	port io.ReadWriteCloser
 	done chan struct{}
 
+	slaves slaves
+
 	mu     sync.Mutex
-	units  map[byte]*Bank
-	faults map[byte]Fault
 	closed bool
 	err    error // why serving stopped, if not Close
 
@@ -80,10 +80,8 @@ var _ io.Closer = (*RTUServer)(nil)
 // request goes unanswered until Attach.
 func NewRTUServer(port io.ReadWriteCloser) *RTUServer {
 	s := &RTUServer{
-		port:   port,
-		done:   make(chan struct{}),
-		units:  make(map[byte]*Bank),
-		faults: make(map[byte]Fault),
+		port: port,
+		done: make(chan struct{}),
 	}
 	go s.serve()
 	return s
@@ -96,24 +94,14 @@ func (s *RTUServer) Attach(unit byte, b *Bank) {
 	if unit == 0 || unit > maxRTUUnit {
 		panic(fmt.Sprintf("sim: RTU slave address %d outside 1..%d", unit, maxRTUUnit))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b == nil {
-		delete(s.units, unit)
-		return
-	}
-	s.units[unit] = b
+	s.slaves.attach(unit, b)
 }
 
 // SetFault makes unit misbehave from its next request on; FaultNone heals
 // it. FaultGarbage applies the request and sends the answer with a wrong
 // CRC; FaultWrongSlave applies it and answers with the address of the next
 // slave up.
-func (s *RTUServer) SetFault(unit byte, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[unit] = f
-}
+func (s *RTUServer) SetFault(unit byte, f Fault) { s.slaves.setFault(unit, f) }
 
 // Stats returns the server's counters.
 func (s *RTUServer) Stats() RTUStats {
@@ -202,9 +190,7 @@ func (s *RTUServer) respond(req request) []byte {
 		s.broadcast(req)
 		return nil
 	}
-	s.mu.Lock()
-	bank, fault := s.units[req.unit], s.faults[req.unit]
-	s.mu.Unlock()
+	bank, fault := s.slaves.slave(req.unit)
 	if bank == nil {
 		s.dropped.Add(1)
 		return nil
@@ -259,15 +245,7 @@ func (s *RTUServer) broadcast(req request) {
 	default:
 		return
 	}
-	s.mu.Lock()
-	var banks []*Bank
-	for unit, b := range s.units {
-		if s.faults[unit] != FaultTimeout {
-			banks = append(banks, b)
-		}
-	}
-	s.mu.Unlock()
-	for _, b := range banks {
+	for _, b := range s.slaves.except(FaultTimeout) {
 		req.apply(b)
 	}
 }
