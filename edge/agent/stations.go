@@ -58,27 +58,14 @@ func (s *scaleDev) WaitStable(ctx context.Context, timeout time.Duration) (float
 	if r == nil {
 		return 0, errScaleDown
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		rd, err := r.WaitStable(ctx, time.Until(deadline))
-		if err != nil {
-			return 0, err
-		}
-		if rd.Overload {
-			return 0, errors.New("scale: overload")
-		}
-		if !rd.Zero {
-			return rd.Weight, nil
-		}
-		if time.Until(deadline) < 20*time.Millisecond {
-			return 0, errors.New("scale: nothing on the platform")
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	rd, err := r.WaitLoaded(ctx, timeout)
+	if err != nil {
+		return 0, err
 	}
+	if rd.Overload {
+		return 0, errors.New("scale: overload")
+	}
+	return rd.Weight, nil
 }
 
 // last is the latest good reading of the line open now, zero if none.

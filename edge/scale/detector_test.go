@@ -231,3 +231,38 @@ func TestLineValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitLoaded: an empty platform settled at zero is no load; a load put
+// down afterwards is.
+func TestWaitLoaded(t *testing.T) {
+	r, _, feed := detector(t, DefaultConfig())
+	ctx := context.Background()
+	for range 6 {
+		feed(0, false)
+	}
+	if got, err := r.WaitStable(ctx, time.Second); err != nil || !got.Zero {
+		t.Fatalf("WaitStable on an empty platform: %+v, %v", got, err)
+	}
+	if _, err := r.WaitLoaded(ctx, 20*time.Millisecond); !errors.Is(err, ErrNothingLoaded) {
+		t.Fatalf("WaitLoaded on an empty platform: %v, want ErrNothingLoaded", err)
+	}
+	done := make(chan Reading, 1)
+	go func() {
+		got, err := r.WaitLoaded(ctx, 5*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- got
+	}()
+	for range 6 {
+		feed(2.35, false)
+	}
+	select {
+	case got := <-done:
+		if got.Weight != 2.35 || got.Zero || !got.Settled {
+			t.Fatalf("loaded: %+v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitLoaded not woken by a settled load")
+	}
+}

@@ -31,6 +31,10 @@ const (
 // time: the scale stayed in motion, or sent nothing.
 var ErrNotStable = errors.New("scale: weight not stable")
 
+// ErrNothingLoaded is returned by WaitLoaded when the platform stayed
+// empty, settled at zero.
+var ErrNothingLoaded = errors.New("scale: nothing on the platform")
+
 // Config sets up a Reader. Start from DefaultConfig.
 type Config struct {
 	Format          Format        `yaml:"format"`
@@ -319,13 +323,26 @@ func (r *Reader) Stats() Stats {
 // returns an error wrapping ErrNotStable with the last reading; when ctx
 // ends, ctx's error; when Run has returned, an error wrapping Run's.
 func (r *Reader) WaitStable(ctx context.Context, timeout time.Duration) (Reading, error) {
+	return r.wait(ctx, timeout, false)
+}
+
+// WaitLoaded is WaitStable for a load: an empty platform settled at zero
+// does not count, so an item scanned before it was put down is weighed
+// once it is on the scale and settled. When the time runs out on an empty
+// platform the error wraps ErrNothingLoaded.
+func (r *Reader) WaitLoaded(ctx context.Context, timeout time.Duration) (Reading, error) {
+	return r.wait(ctx, timeout, true)
+}
+
+func (r *Reader) wait(ctx context.Context, timeout time.Duration, loaded bool) (Reading, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
 		last, changed, done, runErr := r.latest, r.changed, r.done, r.runErr
 		r.mu.Unlock()
-		if last.Settled && r.cfg.Now().Sub(last.At) <= r.cfg.StableFor {
+		settled := last.Settled && r.cfg.Now().Sub(last.At) <= r.cfg.StableFor
+		if settled && !(loaded && last.Zero) {
 			return last, nil
 		}
 		select {
@@ -335,8 +352,11 @@ func (r *Reader) WaitStable(ctx context.Context, timeout time.Duration) (Reading
 		case <-ctx.Done():
 			return last, ctx.Err()
 		case <-timer.C:
-			if last.At.IsZero() {
+			switch {
+			case last.At.IsZero():
 				return last, fmt.Errorf("%w after %s: no reading", ErrNotStable, timeout)
+			case settled:
+				return last, fmt.Errorf("%w after %s", ErrNothingLoaded, timeout)
 			}
 			return last, fmt.Errorf("%w after %s: last %.3f kg, motion %t, overload %t", ErrNotStable, timeout, last.Weight, last.Motion, last.Overload)
 		}
