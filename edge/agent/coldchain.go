@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -109,8 +110,8 @@ func (c *coldChain) door(room string, now time.Time, open bool) {
 	}
 }
 
-// tick advances the timers and returns the conditions in alarm, over
-// every room, and whether the buzzer should sound.
+// tick advances the timers and returns the conditions in alarm over every
+// room, the rooms in alarm (sorted), and whether the buzzer should sound.
 func (c *coldChain) tick(now time.Time) (active contract.AlarmSet, rooms []string, sound bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -121,6 +122,7 @@ func (c *coldChain) tick(now time.Time) (active contract.AlarmSet, rooms []strin
 			rooms = append(rooms, id)
 		}
 	}
+	slices.Sort(rooms) // a stable order: the loop logs when the set changes
 	if active&^c.silence != 0 {
 		c.silent = false // a new condition sounds again
 	}
@@ -180,10 +182,7 @@ func (a *Agent) coldLoop(ctx context.Context) {
 			a.alarmActive.Store(active != 0)
 			a.alarmSound.Store(sound)
 			for _, rs := range a.cfg.RoomSignals {
-				on := false
-				for _, r := range rooms {
-					on = on || r == rs.Room
-				}
+				on := slices.Contains(rooms, rs.Room)
 				if o := a.outputs[rs.Light]; o != nil {
 					setIf(o, on, gpio.Blinking(500*time.Millisecond))
 				}
