@@ -195,12 +195,20 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
+	handle := func(_ mqtt.Client, m mqtt.Message) {
+		in.Handle(m.Topic(), m.Payload(), m.Retained(), time.Now(), m.Ack)
+	}
+	// The broker sends what it kept for the session right after CONNACK,
+	// before the subscription below is renewed. paho hands a message no
+	// route matches to the default handler, and without one leaves it
+	// unacknowledged and unhandled: the broker counts it in flight and
+	// sends it again only on the next connection, so until then it is
+	// missing. The default handler is the same handler.
+	o.SetDefaultPublishHandler(handle)
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		// The handler must not wait on a token; subscribe from a goroutine.
 		go func() {
-			t := c.SubscribeMultiple(filters, func(_ mqtt.Client, m mqtt.Message) {
-				in.Handle(m.Topic(), m.Payload(), m.Retained(), time.Now(), m.Ack)
-			})
+			t := c.SubscribeMultiple(filters, handle)
 			t.Wait()
 			if err := t.Error(); err != nil {
 				in.log.Error("subscribe failed", "err", err)
