@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -27,30 +29,62 @@ type Telemetry struct {
 	Faults map[string]string  `json:"faults,omitempty"` // field name to why it has no value
 }
 
-// Parcel event kinds.
+// Parcel event kinds: a parcel's timeline, as the sites scan it. A farm
+// product lot going up has its own kinds (EventLot...) in the same message,
+// its lot label standing in for the waybill: one timeline model for both.
 const (
+	EventReceived  = "received"  // scanned in at the township's inbound dock
 	EventSorted    = "sorted"    // scanned at a station, decided, bin lamp lit
 	EventConfirmed = "confirmed" // staff pressed the confirm button: the parcel is in its bin
+	EventLoaded    = "loaded"    // scanned onto a run's vehicle (Run names it)
+	EventArrived   = "arrived"   // scanned in at a village point
+	EventPickedUp  = "picked_up" // handed to its consignee at the village point
+	EventDamaged   = "damaged"   // found damaged (Note says how)
+	EventReturned  = "returned"  // refused or not collected, going back
+
+	EventLotWeighed  = "lot_weighed"  // weighed and labelled at a village point or township
+	EventLotReceived = "lot_received" // received at the township
+	EventLotPacked   = "lot_packed"   // packed for shipping
+	EventLotShipped  = "lot_shipped"  // left the township (Run names the shipment)
 )
 
-// ParcelEvent is what a scanner station records of a parcel. The edge takes
-// the sort decision itself, from the plan it holds, so events are produced
-// and queued with the uplink down and arrive later in order.
+// EventKinds are every kind a ParcelEvent may carry.
+var EventKinds = []string{EventReceived, EventSorted, EventConfirmed, EventLoaded, EventArrived,
+	EventPickedUp, EventDamaged, EventReturned, EventLotWeighed, EventLotReceived, EventLotPacked, EventLotShipped}
+
+// IsLotEvent reports whether kind is a farm product lot's.
+func IsLotEvent(kind string) bool { return strings.HasPrefix(kind, "lot_") }
+
+// ParcelEvent is what a scanner station or a village point records of a
+// parcel (or of a farm product lot). A township station takes the sort
+// decision itself, from the plan it holds, so events are produced and
+// queued with the uplink down and arrive later in order.
 type ParcelEvent struct {
 	Header
-	Kind    string `json:"kind"`              // EventSorted or EventConfirmed
+	Kind    string `json:"kind"`              // one of EventKinds
 	Station string `json:"station"`           // must equal the topic's name level
-	Waybill string `json:"waybill"`           // as scanned, normalised (upper case, no AIM prefix)
+	Waybill string `json:"waybill"`           // as scanned, normalised (upper case, no AIM prefix); a lot's label
 	Carrier string `json:"carrier,omitempty"` // SF, JD, YTO, ZTO, JT, YUNDA, POST; empty when not recognised
-	// The decision, as SortPlan.Decide gave it at the station.
+	// The decision, as SortPlan.Decide gave it at the station (sorted and
+	// confirmed events; the bin is required for them).
 	Route       string `json:"route,omitempty"` // empty for the exception bin
-	Bin         string `json:"bin"`
-	Rule        string `json:"rule"`                // manifest, sort_code, keyword, none
+	Bin         string `json:"bin,omitempty"`
+	Rule        string `json:"rule,omitempty"`      // manifest, sort_code, keyword, none
 	Exception   string `json:"exception,omitempty"` // why it went to the exception bin
-	PlanVersion string `json:"plan_version"`
+	PlanVersion string `json:"plan_version,omitempty"`
 	// The stable weight taken at the station, when there was one.
 	WeightKg   *float64 `json:"weight_kg,omitempty"`
 	WeighError string   `json:"weigh_error,omitempty"`
+
+	Run  string `json:"run,omitempty"`  // the run (loaded) or shipment (lot_shipped)
+	By   string `json:"by,omitempty"`   // staff who scanned, when the device knows
+	Note string `json:"note,omitempty"` // damage, reason of a return
+
+	// A farm product lot's description (lot_weighed; later events may
+	// leave it out).
+	Producer string `json:"producer,omitempty"`
+	Product  string `json:"product,omitempty"`
+	Grade    string `json:"grade,omitempty"`
 }
 
 // Edge states carried by Status.
@@ -253,17 +287,25 @@ func DecodeEvent(t Topic, payload []byte) (*ParcelEvent, error) {
 	if m.Station != t.Name {
 		return nil, reject(ReasonIdentity, "payload station %q, topic station %q", clip(m.Station), t.Name)
 	}
-	if m.Kind != EventSorted && m.Kind != EventConfirmed {
-		return nil, reject(ReasonInvalid, "event kind %q is neither %q nor %q", clip(m.Kind), EventSorted, EventConfirmed)
+	if !slices.Contains(EventKinds, m.Kind) {
+		return nil, reject(ReasonInvalid, "event kind %q is not one of %s", clip(m.Kind), strings.Join(EventKinds, ", "))
 	}
 	if m.Waybill == "" || len(m.Waybill) > MaxWaybillLen || !printable(m.Waybill) {
 		return nil, reject(ReasonInvalid, "waybill must be 1 to %d printable ASCII characters", MaxWaybillLen)
 	}
-	if !ValidID(m.Bin) || (m.Route != "" && !ValidID(m.Route)) {
+	binNeeded := m.Kind == EventSorted || m.Kind == EventConfirmed
+	if (binNeeded || m.Bin != "") && !ValidID(m.Bin) || (m.Route != "" && !ValidID(m.Route)) {
 		return nil, reject(ReasonInvalid, "bin %q or route %q is not a valid id", clip(m.Bin), clip(m.Route))
 	}
+	if (m.Kind == EventLoaded && m.Run == "") || (m.Run != "" && !ValidID(m.Run)) {
+		return nil, reject(ReasonInvalid, "run %q is not a valid id (a loaded event needs one)", clip(m.Run))
+	}
+	if m.Kind == EventLotWeighed && (m.Product == "" || m.WeightKg == nil) {
+		return nil, reject(ReasonInvalid, "a lot_weighed event needs a product and a weight")
+	}
 	if len(m.Carrier) > MaxIDLen || len(m.Rule) > MaxIDLen || len(m.Exception) > MaxIDLen ||
-		len(m.PlanVersion) > MaxIDLen || len(m.WeighError) > MaxTextLen {
+		len(m.PlanVersion) > MaxIDLen || len(m.WeighError) > MaxTextLen || len(m.By) > MaxIDLen ||
+		len(m.Note) > MaxTextLen || len(m.Producer) > MaxTextLen || len(m.Product) > MaxTextLen || len(m.Grade) > MaxIDLen {
 		return nil, reject(ReasonInvalid, "a text member is too long")
 	}
 	if w := m.WeightKg; w != nil && (math.IsNaN(*w) || math.IsInf(*w, 0) || *w < -1000 || *w > 100000) {

@@ -43,7 +43,10 @@ type Site struct {
 	NameEN string   `yaml:"name_en" json:"name_en"`
 	Kind   SiteKind `yaml:"kind" json:"kind"`
 	Parent string   `yaml:"parent" json:"parent,omitempty"`
-	Rooms  []Room   `yaml:"rooms" json:"-"`
+	// Phase is the rollout phase a village point joined in (1, 2, 3...);
+	// zero for sites that were there from the start.
+	Phase int    `yaml:"phase" json:"phase,omitempty"`
+	Rooms []Room `yaml:"rooms" json:"-"`
 }
 
 // Room is a cold room at a site, with the limits of its product class.
@@ -113,7 +116,7 @@ type ParcelEvent struct {
 	Site        string    `json:"site"`
 	Edge        string    `json:"edge"`
 	Station     string    `json:"station"`
-	Kind        string    `json:"kind"` // contract.EventSorted or contract.EventConfirmed
+	Kind        string    `json:"kind"` // one of contract.EventKinds, or a hub event kind (EventAnnounced...)
 	Waybill     string    `json:"waybill"`
 	Carrier     string    `json:"carrier"`
 	Route       string    `json:"route"` // empty for the exception bin
@@ -128,6 +131,13 @@ type ParcelEvent struct {
 	// ClockFault says why TS is the receive time rather than the edge's:
 	// the edge's clock was not to be trusted. Empty normally.
 	ClockFault string `json:"clock_fault"`
+
+	Run      string `json:"run,omitempty"`  // the run (loaded, dispatched) or shipment (lot_shipped)
+	By       string `json:"by,omitempty"`   // who scanned or acted, when known
+	Note     string `json:"note,omitempty"` // damage, reason of a return or a correction
+	Producer string `json:"producer,omitempty"`
+	Product  string `json:"product,omitempty"`
+	Grade    string `json:"grade,omitempty"`
 }
 
 // ParcelTotals are a site's parcel counts over a period (the wall screen

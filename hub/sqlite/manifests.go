@@ -93,6 +93,7 @@ func (db *DB) saveManifest(ctx context.Context, b *manifest.Batch, now time.Time
 	defer put.Close()
 	ms := now.UnixMilli()
 	saved := manifest.Saved{Imported: time.UnixMilli(ms).UTC(), Report: b.Report}
+	var changed []string
 	for _, p := range b.Parcels {
 		var cur manifest.Parcel
 		var w sql.NullFloat64
@@ -122,6 +123,10 @@ func (db *DB) saveManifest(ctx context.Context, b *manifest.Batch, now time.Time
 			b.Source, b.ID, ms, ms, rev); err != nil {
 			return manifest.Saved{}, fmt.Errorf("waybill %s: %w", p.Waybill, err)
 		}
+		changed = append(changed, p.Waybill)
+	}
+	if err := db.derive(ctx, tx, changed); err != nil {
+		return manifest.Saved{}, err
 	}
 	report, err := json.Marshal(b.Report)
 	if err != nil {
@@ -253,7 +258,7 @@ func (db *DB) ManifestBatches(ctx context.Context, site string, limit int) ([]*M
 	if site != "" {
 		q, args = q+` WHERE site = ?`, append(args, site)
 	}
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY imported_ms DESC, id LIMIT ?`, append(args, limit)...)
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY imported_ms DESC, rowid DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite manifest batches: %w", err)
 	}

@@ -9,11 +9,13 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
 	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/timeline"
 )
 
 // busyTimeout is how long a connection waits for another's lock, which
@@ -167,6 +169,74 @@ var migrations = []string{
 	) STRICT;
 	CREATE INDEX manifest_batches_site ON manifest_batches (site, imported_ms);
 	CREATE INDEX manifest_batches_imported ON manifest_batches (imported_ms);`,
+	// 6: the whole parcel timeline (run, who, notes, farm product lots in
+	// the same events), the items derived from the events, dispatch runs,
+	// the audit log and the sites edited through the API.
+	`ALTER TABLE parcel_events ADD COLUMN run TEXT NOT NULL DEFAULT '';
+	ALTER TABLE parcel_events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+	ALTER TABLE parcel_events ADD COLUMN note TEXT NOT NULL DEFAULT '';
+	ALTER TABLE parcel_events ADD COLUMN producer TEXT NOT NULL DEFAULT '';
+	ALTER TABLE parcel_events ADD COLUMN product TEXT NOT NULL DEFAULT '';
+	ALTER TABLE parcel_events ADD COLUMN grade TEXT NOT NULL DEFAULT '';
+	CREATE INDEX parcel_events_kind_ts ON parcel_events (kind, ts_ms);
+	CREATE TABLE items (
+		id            TEXT NOT NULL PRIMARY KEY, -- waybill or lot label
+		lot           INTEGER NOT NULL,
+		township      TEXT NOT NULL,
+		site          TEXT NOT NULL,    -- where last scanned
+		village       TEXT NOT NULL,    -- destination (parcel) or origin (lot)
+		carrier       TEXT NOT NULL,
+		route         TEXT NOT NULL,
+		bin           TEXT NOT NULL,
+		run           TEXT NOT NULL,
+		state         TEXT NOT NULL,
+		flags         TEXT NOT NULL,    -- comma-separated
+		weight_kg     REAL,
+		producer      TEXT NOT NULL,
+		product       TEXT NOT NULL,
+		grade         TEXT NOT NULL,
+		arrived_ms    INTEGER NOT NULL, -- 0 when not yet
+		dispatched_ms INTEGER NOT NULL,
+		delivered_ms  INTEGER NOT NULL,
+		last_ms       INTEGER NOT NULL,
+		events        INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX items_board ON items (township, state, route);
+	CREATE INDEX items_run ON items (run) WHERE run <> '';
+	CREATE INDEX items_last ON items (township, last_ms);
+	CREATE INDEX items_arrived ON items (arrived_ms) WHERE arrived_ms > 0;
+	CREATE INDEX items_dispatched ON items (dispatched_ms) WHERE dispatched_ms > 0;
+	CREATE TABLE runs (
+		id               TEXT NOT NULL PRIMARY KEY,
+		site             TEXT NOT NULL,
+		route            TEXT NOT NULL,
+		vehicle          TEXT NOT NULL,
+		driver           TEXT NOT NULL,
+		capacity_kg      REAL NOT NULL,
+		capacity_parcels INTEGER NOT NULL,
+		state            TEXT NOT NULL, -- open, departed, closed
+		opened_ms        INTEGER NOT NULL,
+		departed_ms      INTEGER NOT NULL,
+		closed_ms        INTEGER NOT NULL,
+		actor            TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX runs_site ON runs (site, opened_ms);
+	CREATE INDEX runs_state ON runs (state, opened_ms);
+	CREATE TABLE audit (
+		seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+		at_ms  INTEGER NOT NULL,
+		actor  TEXT NOT NULL,
+		action TEXT NOT NULL,
+		site   TEXT NOT NULL,
+		target TEXT NOT NULL,
+		detail TEXT NOT NULL
+	) STRICT;
+	CREATE INDEX audit_site ON audit (site, seq);
+	CREATE TABLE sites (
+		id         TEXT NOT NULL PRIMARY KEY,
+		record     TEXT NOT NULL, -- hub.Site as JSON, without rooms
+		updated_ms INTEGER NOT NULL
+	) STRICT;`,
 }
 
 // DB is the hub's SQLite store. It is safe for concurrent use.
@@ -174,6 +244,9 @@ type DB struct {
 	path  string
 	write *sql.DB // one connection: SQLite has one writer at a time
 	read  *sql.DB // query_only connections, which WAL lets read during a write
+
+	places atomic.Pointer[placesBox] // for deriving items; see SetPlaces
+	opt    timeline.Options
 }
 
 var (
@@ -181,6 +254,7 @@ var (
 	_ hub.StateStore   = (*DB)(nil)
 	_ hub.SeenStore    = (*DB)(nil)
 	_ hub.EventStore   = (*DB)(nil)
+	_ hub.LogisticsStore = (*DB)(nil)
 )
 
 // Sample is one stored value of a field.
@@ -556,8 +630,8 @@ func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.Pa
 	defer tx.Rollback()
 	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO parcel_events
 		(id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
-		 weight_kg, weigh_error, ts_ms, recv_ms, clock_fault)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		 weight_kg, weigh_error, ts_ms, recv_ms, clock_fault, run, actor, note, producer, product, grade)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +646,8 @@ func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.Pa
 			w = sql.NullFloat64{Float64: *e.WeightKg, Valid: true}
 		}
 		res, err := ins.ExecContext(ctx, e.ID, e.Site, e.Edge, e.Station, e.Kind, e.Waybill, e.Carrier, e.Route, e.Bin,
-			e.Rule, e.Exception, e.PlanVersion, w, e.WeighError, e.TS.UnixMilli(), e.Recv.UnixMilli(), e.ClockFault)
+			e.Rule, e.Exception, e.PlanVersion, w, e.WeighError, e.TS.UnixMilli(), e.Recv.UnixMilli(), e.ClockFault,
+			e.Run, e.By, e.Note, e.Producer, e.Product, e.Grade)
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
@@ -581,6 +656,13 @@ func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.Pa
 		} else if n == 1 {
 			stored = append(stored, e)
 		}
+	}
+	ids := make([]string, 0, len(stored))
+	for _, e := range stored {
+		ids = append(ids, e.Waybill)
+	}
+	if err := db.derive(ctx, tx, ids); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
@@ -606,8 +688,7 @@ func (db *DB) Events(ctx context.Context, q hub.EventQuery) ([]*hub.ParcelEvent,
 	if !q.Before.IsZero() {
 		where, args = append(where, "ts_ms < ?"), append(args, q.Before.UnixMilli())
 	}
-	query := `SELECT id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
-		weight_kg, weigh_error, ts_ms, recv_ms, clock_fault FROM parcel_events`
+	query := `SELECT ` + eventColumns + ` FROM parcel_events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -618,14 +699,28 @@ func (db *DB) Events(ctx context.Context, q hub.EventQuery) ([]*hub.ParcelEvent,
 		return nil, fmt.Errorf("sqlite parcel events: %w", err)
 	}
 	defer rows.Close()
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite parcel events: %w", err)
+	}
+	return out, nil
+}
+
+const eventColumns = `id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
+	weight_kg, weigh_error, ts_ms, recv_ms, clock_fault, run, actor, note, producer, product, grade`
+
+// scanEvents reads rows of eventColumns and closes them.
+func scanEvents(rows *sql.Rows) ([]*hub.ParcelEvent, error) {
+	defer rows.Close()
 	out := []*hub.ParcelEvent{}
 	for rows.Next() {
 		e := new(hub.ParcelEvent)
 		var w sql.NullFloat64
 		var ts, recv int64
 		if err := rows.Scan(&e.ID, &e.Site, &e.Edge, &e.Station, &e.Kind, &e.Waybill, &e.Carrier, &e.Route, &e.Bin,
-			&e.Rule, &e.Exception, &e.PlanVersion, &w, &e.WeighError, &ts, &recv, &e.ClockFault); err != nil {
-			return nil, fmt.Errorf("sqlite parcel events: %w", err)
+			&e.Rule, &e.Exception, &e.PlanVersion, &w, &e.WeighError, &ts, &recv, &e.ClockFault,
+			&e.Run, &e.By, &e.Note, &e.Producer, &e.Product, &e.Grade); err != nil {
+			return nil, err
 		}
 		if w.Valid {
 			e.WeightKg = &w.Float64
@@ -633,10 +728,7 @@ func (db *DB) Events(ctx context.Context, q hub.EventQuery) ([]*hub.ParcelEvent,
 		e.TS, e.Recv = time.UnixMilli(ts).UTC(), time.UnixMilli(recv).UTC()
 		out = append(out, e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite parcel events: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // ParcelTotals counts the events of each site with from <= ts < to, as

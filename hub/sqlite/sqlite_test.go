@@ -525,7 +525,7 @@ func TestEventsMigration(t *testing.T) {
 		t.Errorf("seen holds %d rows after the migration, want 1", n)
 	}
 	got := rowsOf(t, db, `SELECT name FROM sqlite_schema WHERE tbl_name = 'parcel_events' AND type = 'index' AND sql IS NOT NULL ORDER BY name`)
-	want := []string{"parcel_events_site_ts", "parcel_events_ts", "parcel_events_waybill"}
+	want := []string{"parcel_events_kind_ts", "parcel_events_site_ts", "parcel_events_ts", "parcel_events_waybill"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("indexes %v, want %v", got, want)
 	}
