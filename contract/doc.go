@@ -18,7 +18,9 @@
 //   - Timestamps come from the edge: ts is when a value was read, sent is
 //     when the message left the edge. The hub keeps its receive time beside
 //     them to detect and correct clock skew.
-//   - Status is retained with an "offline" last will.
+//   - Status is retained with an "offline" last will. The hub keeps each
+//     site's sort plan retained on <prefix>/<site>/_site/plan (PlanTopic),
+//     the one topic on the reserved edge level SiteEdge.
 //   - Payloads are JSON objects with a version field "v" and at most
 //     MaxPayloadBytes bytes.
 package contract

@@ -6,14 +6,20 @@ import "strings"
 type Kind string
 
 // Message kinds. Status, Telemetry, Event and Result flow up from the
-// edge; Command flows down to it.
+// edge; Command and Plan flow down to it.
 const (
 	KindStatus    Kind = "status"    // retained edge status; last will "offline"
 	KindTelemetry Kind = "telemetry" // readings of one device: .../telemetry/<device>
 	KindEvent     Kind = "event"     // parcel events of one scanner station: .../event/<station>
 	KindResult    Kind = "result"    // the outcome of a command
 	KindCommand   Kind = "cmd"       // a command to the edge: .../cmd/<name>
+	KindPlan      Kind = "plan"      // the site's retained sort plan: <prefix>/<site>/_site/plan
 )
+
+// SiteEdge is the reserved edge level of topics meant for every edge of a
+// site: <prefix>/<site>/_site/plan. ValidID refuses it (an id starts with
+// a letter or digit), so no edge can be named so.
+const SiteEdge = "_site"
 
 // Topic is a parsed contract topic: <prefix>/<site>/<edge>/<kind>[/<name>].
 type Topic struct {
@@ -67,6 +73,13 @@ func CommandTopic(prefix, site, edge, name string) string {
 	return Topic{Prefix: prefix, Site: site, Edge: edge, Kind: KindCommand, Name: name}.String()
 }
 
+// PlanTopic is where the hub keeps the site's sort plan, retained, for
+// every edge of the site: <prefix>/<site>/_site/plan. The payload is a
+// SortPlan; an empty retained payload clears it.
+func PlanTopic(prefix, site string) string {
+	return Topic{Prefix: prefix, Site: site, Edge: SiteEdge, Kind: KindPlan}.String()
+}
+
 // CommandFilter is the subscription an edge makes for its own commands.
 func CommandFilter(prefix, site, edge string) string {
 	return prefix + "/" + site + "/" + edge + "/cmd/+"
@@ -84,7 +97,8 @@ func UpstreamFilters(prefix string) []string {
 
 // ParseTopic parses topic under prefix. It fails with ReasonTopic when the
 // topic is not a contract topic: wrong prefix, wrong number of levels,
-// an unknown kind or an identifier that ValidID refuses.
+// an unknown kind or an identifier that ValidID refuses. The edge level
+// SiteEdge is accepted only with KindPlan, and KindPlan only with it.
 func ParseTopic(prefix, topic string) (Topic, error) {
 	rest, ok := strings.CutPrefix(topic, prefix)
 	if !ok || len(rest) == 0 || rest[0] != '/' {
@@ -112,6 +126,13 @@ func ParseTopic(prefix, topic string) (Topic, error) {
 	t := Topic{Prefix: prefix, Site: parts[0], Edge: parts[1], Kind: Kind(parts[2])}
 	if n == 4 {
 		t.Name = parts[3]
+	}
+	if t.Edge == SiteEdge || t.Kind == KindPlan {
+		if !ValidID(t.Site) || t.Edge != SiteEdge || t.Kind != KindPlan || n != 3 {
+			return Topic{}, reject(ReasonTopic, "topic %q: the site level %s carries only %s, and %s only <site>/%s/%s",
+				clip(topic), SiteEdge, KindPlan, KindPlan, SiteEdge, KindPlan)
+		}
+		return t, nil
 	}
 	if !ValidID(t.Site) || !ValidID(t.Edge) {
 		return Topic{}, reject(ReasonTopic, "topic %q: site and edge must match [a-z0-9][a-z0-9_-]*", clip(topic))

@@ -96,11 +96,11 @@ func TestManifestImport(t *testing.T) {
 	})
 
 	csv := "运单号,快递公司,目的村,三段码,重量(kg)\n" +
-		"SF1234567890123,顺丰,v01,,1.25\n" +
-		"75984643426333,中通,v02,,0.8\n" +
-		"YT7461461061170,圆通,v03,,2\n" +
-		"SF1234567890124,中通,v04,,1\n" + // the number is SF's: rejected
-		"JT0001234567890,极兔,v05,,250\n" // 250 kg: rejected
+		"SF1234567890123,顺丰,tw01-v01,,1.25\n" +
+		"75984643426333,中通,tw01-v02,,0.8\n" +
+		"YT7461461061170,圆通,tw01-v03,,2\n" +
+		"SF1234567890124,中通,tw01-v04,,1\n" + // the number is SF's: rejected
+		"JT0001234567890,极兔,tw01-v05,,250\n" // 250 kg: rejected
 	post := func(body string) (int, map[string]any) {
 		resp, err := http.Post(base+"/api/v1/manifests?site=tw01&format=csv", "text/csv", strings.NewReader(body))
 		if err != nil {
@@ -119,7 +119,7 @@ func TestManifestImport(t *testing.T) {
 	waitFor(t, 5*time.Second, "the accepted parcels on the edge", func() error {
 		edge.mu.Lock()
 		defer edge.mu.Unlock()
-		if len(edge.manifest) != 3 || edge.manifest["SF1234567890123"] != "v01" || edge.manifest["YT7461461061170"] != "v03" {
+		if len(edge.manifest) != 3 || edge.manifest["SF1234567890123"] != "tw01-v01" || edge.manifest["YT7461461061170"] != "tw01-v03" {
 			return fmt.Errorf("edge manifest %v", edge.manifest)
 		}
 		return nil
@@ -133,7 +133,7 @@ func TestManifestImport(t *testing.T) {
 		Waybill, Carrier, Village string
 		WeightKg                  *float64 `json:"WeightKg"`
 	}
-	if err := getJSON(t, base+"/api/v1/manifests/parcels/sf1234567890123", &p); err != nil || p.Village != "v01" {
+	if err := getJSON(t, base+"/api/v1/manifests/parcels/sf1234567890123", &p); err != nil || p.Village != "tw01-v01" {
 		t.Errorf("announced parcel: %+v %v", p, err)
 	}
 	if code, _ := post("not,a,manifest\n1,2,3\n"); code != http.StatusBadRequest && code != http.StatusUnprocessableEntity {
@@ -144,7 +144,7 @@ func TestManifestImport(t *testing.T) {
 	// reaches it when it is back.
 	publishStatus(t, pub, "tw01", "tw01-e1", contract.StateOffline, 0)
 	time.Sleep(200 * time.Millisecond)
-	if err := os.WriteFile(filepath.Join(drop, "tw01_zto-1129.csv"), []byte("waybill,carrier,village\n731234567890,ZTO,v06\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(drop, "tw01_zto-1129.csv"), []byte("waybill,carrier,village\n731234567890,ZTO,tw01-v06\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the dropped file imported", func() error {
@@ -160,7 +160,7 @@ func TestManifestImport(t *testing.T) {
 	waitFor(t, 5*time.Second, "the missed parcel pushed on reconnection", func() error {
 		edge.mu.Lock()
 		defer edge.mu.Unlock()
-		if edge.manifest["731234567890"] != "v06" || len(edge.manifest) != 4 {
+		if edge.manifest["731234567890"] != "tw01-v06" || len(edge.manifest) != 4 {
 			return fmt.Errorf("edge manifest %v", edge.manifest)
 		}
 		return nil

@@ -51,7 +51,7 @@ type Agent struct {
 	cold                    *coldChain  // the rooms' alarm rules, for the local signal
 	alarmActive, alarmSound atomic.Bool // a room is in alarm; its buzzer is not silenced
 
-	cmdMu      sync.Mutex // one command at a time
+	cmdMu      sync.Mutex // one command (or plan from the plan topic) at a time
 	scanCounts scanner.Counters
 	events     atomic.Uint64
 
@@ -60,7 +60,7 @@ type Agent struct {
 	replaying atomic.Bool // the sender fills its whole window: a backlog is draining
 
 	// Counters, read by Stats.
-	polls, pollErrors, published, publishErrors, badCommands, queueErrors, livePublished atomic.Uint64
+	polls, pollErrors, published, publishErrors, badCommands, queueErrors, livePublished, badPlans atomic.Uint64
 
 	queueErrMu  sync.Mutex
 	queueErr    string    // the last append error, "" once appends work again
@@ -187,6 +187,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		OnConnect:     func(*uplink.Client) { a.requestStatus() },
 		CommandFilter: contract.CommandFilter(prefix, a.cfg.Site, a.cfg.Edge),
 		OnCommand:     func(topic string, payload []byte) { a.command(ctx, topic, payload) },
+		Subscriptions: a.planSubscriptions(),
 	}, a.log)
 	a.upReady.Store(a.up)
 	a.log.Info("edge agent started", "version", Version, "boot", a.boot, "devices", len(a.devices),
@@ -445,6 +446,7 @@ func clip(s string) string {
 type Stats struct {
 	Polls, PollErrors, Published, PublishErrors, BadCommands, QueueErrors uint64
 	LivePublished                                                         uint64 // readings also sent at once during a replay
+	BadPlans                                                              uint64 // sort plans refused from the plan topic
 	Events                                                                uint64 // parcel events queued by the stations
 	Scanners                                                              map[string]scanner.Stats
 	Stations                                                              map[string]station.Stats
@@ -463,6 +465,7 @@ func (a *Agent) Stats() Stats {
 		LivePublished: a.livePublished.Load(),
 		Backlog:       backlog(qs), Queue: qs, Events: a.events.Load(), Scanners: a.scanCounts.Stats(),
 		Stations: map[string]station.Stats{}, Scales: map[string]scale.Stats{}, Inputs: map[string]gpio.InputStats{}}
+	s.BadPlans = a.badPlans.Load()
 	for _, in := range a.inputs {
 		s.Inputs[in.cfg.ID] = in.in.Stats()
 	}

@@ -22,6 +22,11 @@ import (
 //	sortplan  a contract.SortPlan                        -> {"version"}
 //	manifest  {"parcels":{"SF1234567890123":"v0301"}}    -> {"parcels": n}
 //	rules     a contract.RoomRules                       -> {"version","rooms"}
+//	relight   {"station":"s1","waybill":"SF1234567890123","route":"r03","bin":"b03","village":"tw01-v07"}
+//	                                                     -> {"station","waybill","bin"}
+//
+// The sort plan also comes retained on contract.PlanTopic (see plan in
+// stations.go); the sortplan command stays for hubs that send it.
 const (
 	CmdPing     = "ping"
 	CmdStatus   = "status"
@@ -29,6 +34,7 @@ const (
 	CmdSortPlan = "sortplan"
 	CmdManifest = "manifest"
 	CmdRules    = "rules"
+	CmdRelight  = "relight"
 )
 
 // WriteArgs are the arguments of the write command.
@@ -36,6 +42,17 @@ type WriteArgs struct {
 	Device string   `json:"device"`
 	Field  string   `json:"field"`
 	Value  *float64 `json:"value"`
+}
+
+// RelightArgs are the arguments of the relight command: the hub corrects
+// a station's decision (a manifest that came late). Village, when given,
+// is recorded in the edge's manifest so that a rescan decides alike.
+type RelightArgs struct {
+	Station string `json:"station"`
+	Waybill string `json:"waybill"`
+	Route   string `json:"route"`
+	Bin     string `json:"bin"`
+	Village string `json:"village,omitempty"`
 }
 
 // writeTimeout bounds a write and its read-back on a busy bus.
@@ -115,6 +132,12 @@ func (a *Agent) run(ctx context.Context, cmd *contract.Command) (json.RawMessage
 			return nil, fmt.Errorf("manifest: %w", err)
 		}
 		return json.Marshal(map[string]int{"parcels": len(args.Parcels)})
+	case CmdRelight:
+		var args RelightArgs
+		if err := strictJSON(cmd.Args, &args); err != nil {
+			return nil, fmt.Errorf("relight: %w", err)
+		}
+		return a.relight(args)
 	}
 	return nil, fmt.Errorf("unknown command %q", cmd.Name)
 }
@@ -142,6 +165,36 @@ func (a *Agent) write(ctx context.Context, args WriteArgs) (json.RawMessage, err
 	}
 	a.log.Info("device written", "device", args.Device, "field", args.Field, "value", *args.Value, "read_back", got)
 	return json.Marshal(map[string]any{"device": args.Device, "field": args.Field, "value": got})
+}
+
+// relight lights the bin the hub decided for a parcel at one station and
+// records the parcel's village, so that the station's confirmation and a
+// rescan agree with the hub.
+func (a *Agent) relight(args RelightArgs) (json.RawMessage, error) {
+	if args.Waybill == "" || len(args.Waybill) > contract.MaxWaybillLen || !contract.ValidID(args.Bin) ||
+		(args.Route != "" && !contract.ValidID(args.Route)) || (args.Village != "" && !contract.ValidID(args.Village)) {
+		return nil, errors.New("relight: needs a waybill and a bin, and ids for route and village")
+	}
+	var sr *stationRun
+	for _, x := range a.stations {
+		if x.cfg.ID == args.Station {
+			sr = x
+		}
+	}
+	if sr == nil {
+		return nil, fmt.Errorf("relight: no station %q on this edge", args.Station)
+	}
+	if err := sr.st.Relight(args.Waybill, args.Route, args.Bin); err != nil {
+		return nil, fmt.Errorf("relight: %w", err)
+	}
+	if args.Village != "" && a.manifest != nil {
+		if err := a.manifest.add(map[string]string{args.Waybill: args.Village}); err != nil {
+			// The lamp is lit: the correction stands, only a rescan would miss it.
+			a.log.Warn("relight: village not recorded in the manifest", "waybill", clipCode(args.Waybill), "err", err)
+		}
+	}
+	a.log.Info("bin relit", "station", args.Station, "waybill", args.Waybill, "route", args.Route, "bin", args.Bin)
+	return json.Marshal(map[string]string{"station": args.Station, "waybill": args.Waybill, "bin": args.Bin})
 }
 
 func strictJSON(b []byte, v any) error {

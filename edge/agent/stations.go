@@ -21,6 +21,7 @@ import (
 	"github.com/countylink/countylink/edge/scale"
 	"github.com/countylink/countylink/edge/scanner"
 	"github.com/countylink/countylink/edge/station"
+	"github.com/countylink/countylink/edge/uplink"
 )
 
 // stationRun is a configured scanner station with its scanner.
@@ -324,25 +325,86 @@ func CheckPlan(cfg config.Config) error {
 	return newColdChain(cfg.Rules).load(cfg.Site)
 }
 
-// setPlan checks a plan sent by the hub, writes it to the plan file
-// atomically and hands it to every station.
+// setPlan checks a plan sent by the hub with the sortplan command, writes
+// it to the plan file atomically and hands it to every station.
 func (a *Agent) setPlan(raw []byte) (*contract.SortPlan, error) {
+	p, err := a.decodePlan(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.applyPlan(p, raw, "command"); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// decodePlan decodes and checks a plan from the hub, for this edge's site.
+func (a *Agent) decodePlan(raw []byte) (*contract.SortPlan, error) {
 	p, err := contract.DecodeSortPlan(raw)
 	if err != nil {
 		return nil, err
 	}
 	if p.Site != a.cfg.Site {
-		return nil, fmt.Errorf("plan is for site %q, this edge is at %q", p.Site, a.cfg.Site)
+		return nil, fmt.Errorf("plan is for site %q, this edge is at %q", clipCode(p.Site), a.cfg.Site)
 	}
+	return p, nil
+}
+
+// applyPlan writes raw, the encoding of p, to the plan file atomically,
+// hands p to every station and has the status, which names its version,
+// published. The caller holds cmdMu.
+func (a *Agent) applyPlan(p *contract.SortPlan, raw []byte, from string) error {
 	if err := writeFileAtomic(a.cfg.SortPlan, raw); err != nil {
-		return nil, err
+		return err
 	}
 	for _, st := range a.stations {
 		st.st.SetPlan(p)
 	}
-	a.log.Info("sort plan in force", "version", p.Version, "routes", len(p.Routes))
+	a.log.Info("sort plan in force", "version", p.Version, "routes", len(p.Routes), "from", from)
 	a.requestStatus()
-	return p, nil
+	return nil
+}
+
+// planSubscriptions is the subscription to the site's sort plan, which
+// the hub keeps retained on contract.PlanTopic: an edge with stations gets
+// it as it connects, and every new version as it is published.
+func (a *Agent) planSubscriptions() []uplink.Subscription {
+	if len(a.stations) == 0 {
+		return nil
+	}
+	return []uplink.Subscription{{Filter: contract.PlanTopic(a.cfg.MQTT.TopicPrefix, a.cfg.Site), QoS: 1, Handler: a.planMessage}}
+}
+
+// planMessage takes a sort plan from the plan topic (retained as the edge
+// connects, or live), one at a time and in order (the uplink's
+// subscription), and in turn with the commands (cmdMu), so that a sortplan
+// command and the topic never race to the file. A plan the edge runs
+// already is left alone: the retained plan comes again on every
+// reconnection. A plan that does not decode or is for another site is
+// refused and counted, and the plan in force stays; so it does on an
+// empty payload, the hub clearing the topic: the stations keep sorting.
+func (a *Agent) planMessage(topic string, payload []byte) {
+	a.cmdMu.Lock()
+	defer a.cmdMu.Unlock()
+	if len(payload) == 0 {
+		a.log.Info("sort plan topic cleared; the plan in force stays", "topic", topic, "version", a.planVersion())
+		return
+	}
+	p, err := a.decodePlan(payload)
+	if err != nil {
+		a.badPlans.Add(1)
+		a.log.Warn("sort plan refused; the plan in force stays", "topic", topic, "version", a.planVersion(), "err", err)
+		return
+	}
+	if p.Version == a.planVersion() {
+		a.log.Debug("sort plan already in force", "version", p.Version)
+		return
+	}
+	if err := a.applyPlan(p, payload, "topic"); err != nil {
+		// Not the plan's fault (a full disk): it comes again with the
+		// next connection.
+		a.log.Error("sort plan not applied; the plan in force stays", "version", p.Version, "err", err)
+	}
 }
 
 // planVersion is the version of the plan in force, "" without one.

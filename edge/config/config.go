@@ -237,8 +237,8 @@ func (c *Config) Validate() error {
 	if !contract.ValidID(c.Site) {
 		bad("site", "%q must be 1-64 of a-z 0-9 - _ (e.g. tw01)", c.Site)
 	}
-	if !contract.ValidID(c.Edge) {
-		bad("edge", "%q must be 1-64 of a-z 0-9 - _ (e.g. tw01-e1)", c.Edge)
+	if !contract.ValidID(c.Edge) || c.Edge == contract.SiteEdge {
+		bad("edge", "%q must be 1-64 of a-z 0-9 - _ (e.g. tw01-e1), and not the reserved %s", c.Edge, contract.SiteEdge)
 	}
 	if c.StateDir == "" {
 		bad("state_dir", "must be set")

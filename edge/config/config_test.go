@@ -62,6 +62,7 @@ func TestParseRefuses(t *testing.T) {
 		"timeout>int":   good[:len(good)-1] + "\n    timeout: 10s\n",
 		"not yaml":      "site: [",
 		"bad transport": strings.Replace(good, "unit: 1", "unit: 1\n    transport: carrier-pigeon", 1),
+		"reserved edge": strings.Replace(good, "edge: tw01-e1", "edge: _site", 1), // contract.SiteEdge: every edge of the site
 	}
 	for name, y := range cases {
 		if _, err := Parse([]byte(y)); err == nil {

@@ -3,7 +3,8 @@
 // edge holds (so sorting goes on with the uplink down), the bin's lamp
 // lights at once, the scale's stable weight is taken, and a parcel event
 // is handed to the durable queue. A confirm button records that the parcel
-// went into the bin.
+// went into the bin. The hub may correct a decision (a manifest that came
+// late): Relight lights the right bin instead.
 package station
 
 import (
@@ -53,6 +54,10 @@ type Event struct {
 	LampAt      time.Time // when the lamp's GPIO write was made
 }
 
+// RuleHub is the rule of a decision the hub corrected (Relight): a
+// confirmation after it carries the hub's route and bin.
+const RuleHub = "hub"
+
 // ErrNoPlan is returned while the station has no sort plan.
 var ErrNoPlan = errors.New("station: no sort plan")
 
@@ -76,7 +81,7 @@ type Station struct {
 	mu   sync.Mutex
 	last *Event // the parcel a confirm press refers to
 
-	scans, exceptions, emitErrors, unweighed atomic.Uint64
+	scans, exceptions, emitErrors, unweighed, relights atomic.Uint64
 }
 
 // SetPlan replaces the sort plan atomically: a scan sees the old plan or
@@ -107,12 +112,8 @@ func (s *Station) Scan(ctx context.Context, sc scanner.Scan) (Event, error) {
 	}
 
 	// Light the bin first: staff wait for it; the weight can follow.
-	lampFor := s.LampFor
-	if lampFor <= 0 {
-		lampFor = 8 * time.Second
-	}
 	if lamp := s.Lamps[d.Bin]; lamp != nil {
-		mode := gpio.Mode{On: true, For: lampFor}
+		mode := gpio.Mode{On: true, For: s.lampFor()}
 		if d.Exception != "" {
 			mode.Blink = 250 * time.Millisecond
 		}
@@ -146,6 +147,48 @@ func (s *Station) Scan(ctx context.Context, sc scanner.Scan) (Event, error) {
 	s.last = &ev
 	s.mu.Unlock()
 	return ev, nil
+}
+
+func (s *Station) lampFor() time.Duration {
+	if s.LampFor <= 0 {
+		return 8 * time.Second
+	}
+	return s.LampFor
+}
+
+// Relight corrects the bin of a parcel: the hub, holding a manifest the
+// edge did not have when the parcel was scanned, decided route and bin.
+// The bin's lamp lights as on a scan (steady, for LampFor) and the buzzer
+// beeps once. If the parcel is the station's last one (the one a confirm
+// press refers to), the lamp it was lit into goes off when it is another
+// bin, and the confirmation records the corrected route and bin, with
+// rule RuleHub. For an older parcel only the lamp lights. A bin without a
+// lamp at this station is an error, and nothing changes.
+func (s *Station) Relight(waybillCode, route, bin string) error {
+	lamp := s.Lamps[bin]
+	if lamp == nil {
+		return fmt.Errorf("station %s has no lamp for bin %q", s.ID, bin)
+	}
+	code := waybill.Parse(waybillCode).Code
+	s.mu.Lock()
+	if last := s.last; last != nil && last.Waybill == code {
+		if old := s.Lamps[last.Decision.Bin]; old != nil && last.Decision.Bin != bin {
+			old.Set(gpio.Off)
+		}
+		ev := *last
+		ev.Decision.Route, ev.Decision.Bin, ev.Decision.Rule = route, bin, RuleHub
+		if route != "" {
+			ev.Decision.Exception = ""
+		}
+		s.last = &ev
+	}
+	s.mu.Unlock()
+	lamp.Set(gpio.Mode{On: true, For: s.lampFor()})
+	s.relights.Add(1)
+	if s.Buzzer != nil {
+		s.Buzzer.Beep(1, 60*time.Millisecond)
+	}
+	return nil
 }
 
 // Confirm records a press of the confirm button for the last parcel.
@@ -187,9 +230,11 @@ func (s *Station) signalError() {
 type Stats struct {
 	Scans, Exceptions, EmitErrors uint64
 	Unweighed                     uint64 // scans without a stable weight in time: a scale in motion, off, or empty
+	Relights                      uint64 // decisions the hub corrected (Relight)
 }
 
 // Stats returns the counters.
 func (s *Station) Stats() Stats {
-	return Stats{Scans: s.scans.Load(), Exceptions: s.exceptions.Load(), EmitErrors: s.emitErrors.Load(), Unweighed: s.unweighed.Load()}
+	return Stats{Scans: s.scans.Load(), Exceptions: s.exceptions.Load(), EmitErrors: s.emitErrors.Load(), Unweighed: s.unweighed.Load(),
+		Relights: s.relights.Load()}
 }

@@ -178,3 +178,92 @@ func BenchmarkScanToLamp(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
 	b.Logf("scan to lamp over %d scans at %d/min: p50 %v, p99 %v, max %v (goal p99 ≤ 5 ms)", n, perMinute, p50, p99, lat[len(lat)-1])
 }
+
+// TestRelight: the hub corrects the last parcel's bin: the right lamp
+// lights steady, the wrong one goes off, one beep, and the confirmation
+// records the corrected route and bin.
+func TestRelight(t *testing.T) {
+	r := newRig(t)
+	// Not in the manifest and no carrier pattern: the exception bin.
+	ev, err := r.st.Scan(context.Background(), scanner.Scan{Code: "zz0000000001", At: time.Now()})
+	if err != nil || ev.Decision.Bin != "b99" || ev.Decision.Exception == "" {
+		t.Fatalf("scan %+v %v", ev, err)
+	}
+	if r.pins["b99"].Read() != pgpio.High && r.lamps["b99"].Mode().Blink == 0 {
+		t.Fatal("exception bin not lit")
+	}
+	r.buzz.n = nil
+	if err := r.st.Relight("ZZ0000000001", "r2", "b02"); err != nil {
+		t.Fatal(err)
+	}
+	if m := r.lamps["b02"].Mode(); !m.On || m.Blink != 0 || m.For != 8*time.Second {
+		t.Fatalf("corrected bin mode %+v, want steady for 8s", m)
+	}
+	if r.pins["b02"].Read() != pgpio.High {
+		t.Fatal("corrected bin not lit")
+	}
+	if m := r.lamps["b99"].Mode(); m.On {
+		t.Fatalf("the bin the parcel was lit into is still on: %+v", m)
+	}
+	if len(r.buzz.n) != 1 || r.buzz.n[0] != 1 {
+		t.Fatalf("buzzer %v, want one beep", r.buzz.n)
+	}
+	c, err := r.st.Confirm(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kind != Confirmed || c.Waybill != "ZZ0000000001" || c.Decision != (contract.Decision{Route: "r2", Bin: "b02", Rule: RuleHub}) ||
+		c.PlanVersion != "7" {
+		t.Fatalf("confirmation after relight %+v", c)
+	}
+	if r.pins["b02"].Read() != pgpio.Low {
+		t.Fatal("corrected bin still lit after confirm")
+	}
+	if r.st.Stats().Relights != 1 {
+		t.Fatalf("stats %+v", r.st.Stats())
+	}
+}
+
+// TestRelightOlderParcel: a correction for a parcel that is no longer the
+// last lights the bin and leaves the last parcel alone.
+func TestRelightOlderParcel(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.st.Scan(context.Background(), scanner.Scan{Code: "JT0001234567890", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.Relight("SF9999999999999", "r2", "b02"); err != nil {
+		t.Fatal(err)
+	}
+	if r.pins["b02"].Read() != pgpio.High || r.pins["b01"].Read() != pgpio.High {
+		t.Fatal("want the corrected bin lit and the last parcel's bin still lit")
+	}
+	c, err := r.st.Confirm(time.Now())
+	if err != nil || c.Waybill != "JT0001234567890" || c.Decision.Bin != "b01" || c.Decision.Rule != "manifest" {
+		t.Fatalf("confirmation of the last parcel %+v %v", c, err)
+	}
+	// The same bin: nothing goes off.
+	if _, err := r.st.Scan(context.Background(), scanner.Scan{Code: "SF1234567890123", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.Relight("SF1234567890123", "r2", "b02"); err != nil || r.pins["b02"].Read() != pgpio.High {
+		t.Fatalf("relight into the bin already lit: %v, pin %v", err, r.pins["b02"].Read())
+	}
+}
+
+func TestRelightUnknownBin(t *testing.T) {
+	r := newRig(t)
+	ev, err := r.st.Scan(context.Background(), scanner.Scan{Code: "SF1234567890123", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.buzz.n = nil
+	if err := r.st.Relight(ev.Waybill, "r3", "b03"); err == nil {
+		t.Fatal("relight into a bin without a lamp accepted")
+	}
+	if r.pins["b02"].Read() != pgpio.High || len(r.buzz.n) != 0 || r.st.Stats().Relights != 0 {
+		t.Fatalf("a refused relight changed something: b02 %v, beeps %v", r.pins["b02"].Read(), r.buzz.n)
+	}
+	if c, err := r.st.Confirm(time.Now()); err != nil || c.Decision.Bin != "b02" {
+		t.Fatalf("confirmation %+v %v", c, err)
+	}
+}

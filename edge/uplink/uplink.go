@@ -1,7 +1,8 @@
 // Package uplink is the edge's MQTT connection to the hub's broker: QoS 1
 // publishes, a retained "online" status on every connect with an "offline"
-// last will, reconnection with capped exponential backoff, and the edge's
-// command subscription.
+// last will, reconnection with capped exponential backoff, the edge's
+// command subscription and its other subscriptions (the site's retained
+// sort plan).
 package uplink
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,9 +35,29 @@ type Config struct {
 	// OnConnect runs after every (re)connection, before queued publishes
 	// resume; the agent publishes its online status and subscribes here.
 	OnConnect func(*Client)
-	// CommandFilter and OnCommand receive the edge's commands.
+	// CommandFilter and OnCommand receive the edge's commands, each on a
+	// goroutine of its own: commands sent together may run at once.
 	CommandFilter string
 	OnCommand     func(topic string, payload []byte)
+	// Subscriptions are made with the command subscription after every
+	// connection (the session is clean: the broker forgets them with it).
+	Subscriptions []Subscription
+}
+
+// Subscription is a topic filter the uplink subscribes to on every
+// connection, and the handler of what it brings.
+//
+// The handler gets the subscription's messages one at a time, in the order
+// the broker sent them (a retained message first, as the subscription is
+// acknowledged), on a goroutine of the subscription's own: it may block
+// (on a lock, a disk write) without holding up the connection, the commands
+// or the other subscriptions, and a later message never overtakes an
+// earlier one. A retained message comes again after every reconnection.
+// A subscription without a filter or a handler is left out.
+type Subscription struct {
+	Filter  string
+	QoS     byte // 0 or 1; the broker may grant less
+	Handler func(topic string, payload []byte)
 }
 
 // Client is a connected (or reconnecting) uplink.
@@ -45,6 +67,17 @@ type Client struct {
 	log    *slog.Logger
 	up     atomic.Bool
 	nConns atomic.Int64
+
+	closed chan struct{} // closed by Close: the subscriptions' inboxes stop
+	once   sync.Once
+}
+
+// subscription is one filter to subscribe to on connect and its callback
+// for paho, which must not block: paho calls it in its router goroutine.
+type subscription struct {
+	filter string
+	qos    byte
+	cb     mqtt.MessageHandler
 }
 
 // ErrOffline is returned by Publish while the broker is unreachable.
@@ -62,7 +95,24 @@ func New(cfg Config, log *slog.Logger) *Client {
 	if cfg.MaxReconnectInterval == 0 {
 		cfg.MaxReconnectInterval = time.Minute
 	}
-	u := &Client{cfg: cfg, log: log}
+	u := &Client{cfg: cfg, log: log, closed: make(chan struct{})}
+	var subs []subscription
+	if cfg.CommandFilter != "" && cfg.OnCommand != nil {
+		// A goroutine per command, as paho's unordered dispatch did: a
+		// write to a slow device does not hold up the next command.
+		subs = append(subs, subscription{filter: cfg.CommandFilter, qos: 1, cb: func(_ mqtt.Client, m mqtt.Message) {
+			go cfg.OnCommand(m.Topic(), m.Payload())
+		}})
+	}
+	for _, s := range cfg.Subscriptions {
+		if s.Filter == "" || s.Handler == nil {
+			continue
+		}
+		in := newInbox(s.Handler, u.closed)
+		subs = append(subs, subscription{filter: s.Filter, qos: min(s.QoS, 1), cb: func(_ mqtt.Client, m mqtt.Message) {
+			in.put(m.Topic(), m.Payload())
+		}})
+	}
 	o := mqtt.NewClientOptions().
 		AddBroker(cfg.Broker).
 		SetClientID(cfg.ClientID).
@@ -77,7 +127,10 @@ func New(cfg Config, log *slog.Logger) *Client {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(cfg.MaxReconnectInterval).
-		SetOrderMatters(false).
+		// Callbacks run in paho's router goroutine, in arrival order; they
+		// only hand the message on (a goroutine per command, a queue per
+		// subscription), so none blocks the connection.
+		SetOrderMatters(true).
 		SetResumeSubs(false)
 	if cfg.TLS != nil {
 		o.SetTLSConfig(cfg.TLS)
@@ -89,21 +142,13 @@ func New(cfg Config, log *slog.Logger) *Client {
 		n := u.nConns.Add(1)
 		u.log.Info("uplink connected", "broker", cfg.Broker, "connection", n)
 		// From a goroutine: paho's handler must not block on a token. The
-		// command subscription comes first; only then is the uplink up
-		// (Connected, so the status and the queue go out) and OnConnect
-		// called: a hub that answers "online" with a command (the room
-		// rules) must find the edge listening.
+		// subscriptions come first, all of them acknowledged (or timed
+		// out); only then is the uplink up (Connected, so the status and
+		// the queue go out) and OnConnect called: a hub that answers
+		// "online" with a command (the room rules) must find the edge
+		// listening.
 		go func() {
-			if cfg.CommandFilter != "" && cfg.OnCommand != nil {
-				t := u.c.Subscribe(cfg.CommandFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
-					cfg.OnCommand(m.Topic(), m.Payload())
-				})
-				if !t.WaitTimeout(cfg.ConnectTimeout) {
-					u.log.Warn("uplink: command subscription not acknowledged in time")
-				} else if t.Error() != nil {
-					u.log.Warn("uplink: command subscription failed", "err", t.Error())
-				}
-			}
+			u.subscribe(subs)
 			u.up.Store(true) // Connected also asks paho, so a connection lost meanwhile is not taken for up
 			if cfg.OnConnect != nil {
 				cfg.OnConnect(u)
@@ -120,6 +165,44 @@ func New(cfg Config, log *slog.Logger) *Client {
 	u.c = mqtt.NewClient(o)
 	u.c.Connect() // with ConnectRetry the token completes only once connected
 	return u
+}
+
+// subscribe sends every subscription at once and waits, at most the
+// connect timeout in all, for the broker to acknowledge them. A failure is
+// logged, not retried: the next connection subscribes again.
+func (u *Client) subscribe(subs []subscription) {
+	if len(subs) == 0 {
+		return
+	}
+	toks := make([]mqtt.Token, len(subs))
+	for i, s := range subs {
+		toks[i] = u.c.Subscribe(s.filter, s.qos, s.cb)
+	}
+	deadline := time.Now().Add(u.cfg.ConnectTimeout)
+	for i, t := range toks {
+		f := subs[i].filter
+		switch {
+		case !waitUntil(t, deadline):
+			u.log.Warn("uplink: subscription not acknowledged in time", "filter", f)
+		case t.Error() != nil:
+			u.log.Warn("uplink: subscription failed", "filter", f, "err", t.Error())
+		default:
+			if st, ok := t.(*mqtt.SubscribeToken); ok && st.Result()[f] == 0x80 {
+				u.log.Warn("uplink: subscription refused by the broker (its ACL?)", "filter", f)
+			}
+		}
+	}
+}
+
+// waitUntil waits for t until deadline; a token already done is done even
+// when the deadline has passed.
+func waitUntil(t mqtt.Token, deadline time.Time) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return t.WaitTimeout(time.Until(deadline))
+	}
 }
 
 // Connected reports whether the broker connection is up.
@@ -160,7 +243,71 @@ func (u *Client) PublishAsync(topic string, payload []byte, retained bool) (mqtt
 // Close publishes nothing more and disconnects, waiting up to quiesce for
 // in-flight work. A clean disconnect does not fire the last will, so the
 // caller publishes its offline status first.
+//
+// Subscription handlers get no message after Close; one running then
+// finishes in its own time.
 func (u *Client) Close(quiesce time.Duration) {
 	u.up.Store(false)
 	u.c.Disconnect(uint(quiesce / time.Millisecond))
+	u.once.Do(func() { close(u.closed) })
+}
+
+// inbox delivers one subscription's messages to its handler in order, on
+// a goroutine of its own, so paho's router never waits for the handler.
+// The queue is unbounded: subscriptions are for rare messages (a plan).
+type inbox struct {
+	handler func(topic string, payload []byte)
+	closed  <-chan struct{}
+
+	mu   sync.Mutex
+	q    []inMsg
+	wake chan struct{} // capacity 1: a message is waiting
+}
+
+type inMsg struct {
+	topic   string
+	payload []byte
+}
+
+func newInbox(h func(string, []byte), closed <-chan struct{}) *inbox {
+	in := &inbox{handler: h, closed: closed, wake: make(chan struct{}, 1)}
+	go in.run()
+	return in
+}
+
+func (in *inbox) put(topic string, payload []byte) {
+	in.mu.Lock()
+	in.q = append(in.q, inMsg{topic, payload})
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (in *inbox) run() {
+	for {
+		select {
+		case <-in.closed:
+			return
+		case <-in.wake:
+		}
+		for {
+			in.mu.Lock()
+			if len(in.q) == 0 {
+				in.mu.Unlock()
+				break
+			}
+			m := in.q[0]
+			in.q[0] = inMsg{}
+			in.q = in.q[1:]
+			in.mu.Unlock()
+			select {
+			case <-in.closed:
+				return
+			default:
+			}
+			in.handler(m.topic, m.payload)
+		}
+	}
 }

@@ -226,6 +226,19 @@ var checks = map[string]func(site string, args json.RawMessage) error{
 		}
 		return nil
 	},
+	// relight: {"station", "waybill", "route", "bin", "village"?}: light
+	// the right bin for a parcel a station sent elsewhere.
+	"relight": func(_ string, args json.RawMessage) error {
+		var r struct{ Station, Waybill, Route, Bin, Village string }
+		if err := json.Unmarshal(args, &r); err != nil {
+			return fmt.Errorf("arguments must be {\"station\",\"waybill\",\"route\",\"bin\"}: %v", err)
+		}
+		if !contract.ValidID(r.Station) || !contract.ValidID(r.Bin) || !contract.ValidID(r.Route) ||
+			r.Waybill == "" || len(r.Waybill) > contract.MaxWaybillLen || (r.Village != "" && !contract.ValidID(r.Village)) {
+			return errors.New("relight needs a station, a route and a bin (ids) and a waybill")
+		}
+		return nil
+	},
 	// write: {"device": id, "field": id, "value": number}.
 	"write": func(_ string, args json.RawMessage) error {
 		var w struct {

@@ -11,6 +11,9 @@
 //	POST /sites/:site/edges/:edge/commands/:name?wait=10s  send a command (body: its arguments), wait for its result
 //	GET  /commands/:id                              a recent command and its result
 //
+// and the others GET /api/v1/openapi.json describes: every route, with its
+// parameters, bodies and answers.
+//
 // The routes check no identity. The command route changes what runs in a
 // warehouse and the parcel events name waybills: both must sit behind the
 // coordinators' authentication, and until the hub has it the API must only
@@ -76,10 +79,21 @@ type Server struct {
 	Manifests Manifests
 	// SortPlans keeps the townships' sort plans; without it they get 503.
 	SortPlans SortPlans
+	// Logistics keeps parcels, lots, runs, figures and the audit log;
+	// without it the logistics routes get 503.
+	Logistics hub.LogisticsStore
+	// Sites adds and edits sites; without it PUT /sites/:site gets 503.
+	Sites SiteEditor
+	// Location is the county's time zone, where the days of the figures
+	// start and end; nil means the machine's (time.Local).
+	Location *time.Location
 }
 
 // Handler builds the routes.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.routes() }
+
+// routes builds the router, so that a test can list its routes.
+func (s *Server) routes() *echo.Echo {
 	if s.Heartbeat == 0 {
 		s.Heartbeat = 15 * time.Second
 	}
@@ -107,6 +121,8 @@ func (s *Server) Handler() http.Handler {
 	s.coldChainRoutes(api)
 	s.manifestRoutes(api)
 	s.sortPlanRoutes(api)
+	s.logisticsRoutes(api)
+	api.GET("/openapi.json", serveOpenAPI)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
 	return e
@@ -120,6 +136,9 @@ var codes = []struct {
 }{
 	{command.ErrInvalid, http.StatusBadRequest},
 	{hub.ErrNotConnected, http.StatusServiceUnavailable},
+	{hub.ErrInvalidIn, http.StatusBadRequest},
+	{hub.ErrNotFound, http.StatusNotFound},
+	{hub.ErrConflict, http.StatusConflict},
 }
 
 // codeOf is the status of a domain error, 0 for any other error.

@@ -43,13 +43,18 @@ func (s *Server) getSortPlan(c echo.Context) error {
 // contract.SortPlan) and sends it to the township's edges online now; the
 // others get it as they come online. A plan that fails its check (a route
 // without villages' bins, a bin serving two routes, no exception bin) is a
-// 400 naming the problem.
+// 400 naming the problem. A plan saved is recorded in the audit log
+// (sortplan.put) when the hub has a logistics store.
 func (s *Server) putSortPlan(c echo.Context) error {
 	if s.SortPlans == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "sort plans are not available")
 	}
 	site := c.Param("site")
 	if err := s.site(site); err != nil {
+		return err
+	}
+	by, err := actor(c)
+	if err != nil {
 		return err
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, contract.MaxPayloadBytes))
@@ -69,5 +74,6 @@ func (s *Server) putSortPlan(c echo.Context) error {
 	if sent == nil {
 		sent = []string{}
 	}
+	s.audit(c.Request().Context(), by, AuditSortPlanPut, site, site, map[string]any{"version": version, "sent_to": sent})
 	return c.JSON(http.StatusOK, map[string]any{"site": site, "version": version, "sent_to": sent})
 }

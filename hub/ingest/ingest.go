@@ -53,6 +53,13 @@ type Config struct {
 	// Watcher, when set, sees every accepted reading and edge status as it
 	// arrives, before it is stored: the cold-chain alarms.
 	Watcher Watcher
+	// OnEvents, when set, gets the parcel events of each write that were
+	// stored now (not those stored before). It must not block.
+	OnEvents func(stored []*hub.ParcelEvent)
+	// OnSubscribed, when set, is called each time the ingest has
+	// (re)subscribed after connecting: the moment to publish retained
+	// messages again.
+	OnSubscribed func()
 }
 
 // Watcher follows readings and edge states as they arrive. Its methods
@@ -216,6 +223,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 			}
 			in.ready.Store(true)
 			in.log.Info("ingest subscribed", "broker", in.cfg.Broker, "filters", len(filters))
+			if in.cfg.OnSubscribed != nil {
+				in.cfg.OnSubscribed()
+			}
 		}()
 	})
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -248,11 +258,21 @@ func (in *Ingest) Client() mqtt.Client {
 // once, rather than leave the message queued for a later connection (a
 // command the caller gave up on must not run an hour later).
 func (in *Ingest) Publish(ctx context.Context, topic string, payload []byte) error {
+	return in.publish(ctx, topic, payload, false)
+}
+
+// PublishRetained is Publish with the message retained by the broker: the
+// townships' sort plans, which an edge gets as it subscribes.
+func (in *Ingest) PublishRetained(ctx context.Context, topic string, payload []byte) error {
+	return in.publish(ctx, topic, payload, true)
+}
+
+func (in *Ingest) publish(ctx context.Context, topic string, payload []byte, retained bool) error {
 	c := in.Client()
 	if c == nil || !c.IsConnectionOpen() {
 		return hub.ErrNotConnected
 	}
-	tok := c.Publish(topic, 1, false, payload)
+	tok := c.Publish(topic, 1, retained, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
@@ -498,6 +518,9 @@ func (in *Ingest) write(ctx context.Context, batch []item) {
 			}
 		}
 		in.state.ApplyEvents(stored)
+		if in.cfg.OnEvents != nil && len(stored) > 0 {
+			in.cfg.OnEvents(stored)
+		}
 		for _, ev := range events {
 			ids = append(ids, ev.ID)
 		}

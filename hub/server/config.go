@@ -42,6 +42,9 @@ type Config struct {
 	Notify    notify.Config `yaml:"notify"` // where alarms are sent
 
 	Manifests ManifestsConfig `yaml:"manifests"`
+	// ParcelMaxKg is the heaviest parcel a village run takes: a parcel
+	// weighed heavier is flagged over weight.
+	ParcelMaxKg float64 `yaml:"parcel_max_kg"`
 }
 
 // ManifestsConfig is the drop folder of courier manifests.
@@ -102,6 +105,7 @@ func DefaultConfig() Config {
 		BatchSize:     5000,
 		FlushInterval: 200 * time.Millisecond,
 		MaxClockSkew:  time.Minute,
+		ParcelMaxKg:   30,
 		Alarm:         alarm.DefaultConfig(),
 		Notify:        notify.DefaultConfig(),
 	}
@@ -159,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClockSkew < time.Second {
 		bad("max_clock_skew", "%v is below 1s", c.MaxClockSkew)
+	}
+	if !(c.ParcelMaxKg > 0 && c.ParcelMaxKg <= 1000) {
+		bad("parcel_max_kg", "%v must be above 0 and at most 1000", c.ParcelMaxKg)
 	}
 	if _, err := c.Location(); err != nil {
 		bad("time_zone", "%v", err)

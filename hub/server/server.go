@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/broker"
 	"github.com/countylink/countylink/hub/coldlog"
@@ -29,6 +31,7 @@ import (
 	"github.com/countylink/countylink/hub/sites"
 	"github.com/countylink/countylink/hub/sqlite"
 	"github.com/countylink/countylink/hub/state"
+	"github.com/countylink/countylink/hub/timeline"
 )
 
 // Main is one running hub.
@@ -46,6 +49,7 @@ type Main struct {
 	Alarms    *Alarms
 	Manifests *Manifests
 	SortPlans *SortPlans
+	Corrector *Corrector
 	Metrics   *metrics.Registry
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
@@ -102,6 +106,7 @@ func (m *Main) Open() (err error) {
 	if err := m.restore(); err != nil {
 		return err
 	}
+	m.DB.SetOptions(timeline.Options{MaxParcelKg: cfg.ParcelMaxKg})
 
 	m.BrokerURL = cfg.MQTT.Broker
 	if cfg.MQTT.Embedded {
@@ -135,19 +140,30 @@ func (m *Main) Open() (err error) {
 	if m.SortPlans, err = newSortPlans(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "sortplans")); err != nil {
 		return err
 	}
+	m.DB.SetPlaces(places{state: m.State, plans: m.SortPlans})
+	m.SortPlans.retain = func(ctx context.Context, site string, plan json.RawMessage) error {
+		return m.Ingest.PublishRetained(ctx, contract.PlanTopic(cfg.MQTT.TopicPrefix, site), plan)
+	}
+	m.Corrector = newCorrector(m.DB, m.SortPlans, m.Commands, m.Log.With("component", "corrector"))
 	watch := newEdgeWatch(m.Alarms.Engine, m.Alarms.PushRules, m.SortPlans.EdgeOnline, m.Manifests.EdgeOnline)
 	m.Alarms.retry = watch.forget
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
-		Results: m.Commands, Watcher: watch,
+		Results: m.Commands, Watcher: watch, OnEvents: m.Corrector.Events,
+		OnSubscribed: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			m.SortPlans.RetainAll(ctx)
+		},
 	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 
 	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
 		Events: m.DB, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
+		Logistics: m.DB, Sites: &SiteEditor{db: m.DB, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
 		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.DB, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -175,6 +191,7 @@ func (m *Main) Open() (err error) {
 	go func() { m.Ingest.Run(base); m.done <- struct{}{} }()
 	m.alarmsRun = true
 	go m.Alarms.run(base)
+	go m.Corrector.run(base)
 	if cfg.Manifests.Dir != "" {
 		w := &manifest.Watcher{Dir: cfg.Manifests.Dir, PollInterval: cfg.Manifests.Poll, Options: m.Manifests.Options("", "folder"),
 			Store: m.Manifests, Log: m.Log.With("component", "manifests")}
@@ -227,6 +244,9 @@ func (m *Main) restore() error {
 		return fmt.Errorf("restore today's parcel counts: %w", err)
 	}
 	m.State.RestoreParcels(from, totals)
+	if err := restoreSites(ctx, m.DB, m.State); err != nil {
+		return fmt.Errorf("restore sites edited through the API: %w", err)
+	}
 	return nil
 }
 

@@ -25,14 +25,19 @@ type SortPlans struct {
 	edges    func(site string) []hub.EdgeState
 	log      *slog.Logger
 
-	mu    sync.Mutex
-	plans map[string]json.RawMessage // site to its plan as saved
+	// retain, when set, publishes a plan retained on the site's plan
+	// topic (contract.PlanTopic), where an edge finds it as it subscribes.
+	retain func(ctx context.Context, site string, plan json.RawMessage) error
+
+	mu     sync.Mutex
+	plans  map[string]json.RawMessage    // site to its plan as saved
+	parsed map[string]*contract.SortPlan // the same, decoded
 }
 
 func planKey(site string) string { return "sortplan/" + site }
 
 func newSortPlans(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edges func(string) []hub.EdgeState, log *slog.Logger) (*SortPlans, error) {
-	p := &SortPlans{db: db, commands: cmds, edges: edges, log: log, plans: map[string]json.RawMessage{}}
+	p := &SortPlans{db: db, commands: cmds, edges: edges, log: log, plans: map[string]json.RawMessage{}, parsed: map[string]*contract.SortPlan{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, s := range siteList {
@@ -41,7 +46,12 @@ func newSortPlans(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edg
 			return nil, err
 		}
 		if b != nil {
-			p.plans[s.ID] = b
+			plan, err := contract.DecodeSortPlan(b)
+			if err != nil {
+				log.Error("stored sort plan no longer passes its check; ignored", "site", s.ID, "err", err)
+				continue
+			}
+			p.plans[s.ID], p.parsed[s.ID] = b, plan
 		}
 	}
 	return p, nil
@@ -73,9 +83,16 @@ func (p *SortPlans) Put(ctx context.Context, site string, raw []byte) (string, [
 		return "", nil, err
 	}
 	p.mu.Lock()
-	p.plans[site] = b
+	p.plans[site], p.parsed[site] = b, plan
 	p.mu.Unlock()
 	p.log.Info("sort plan saved", "site", site, "version", plan.Version, "routes", len(plan.Routes))
+	if p.retain != nil {
+		if err := p.retain(ctx, site, b); err != nil {
+			// Not fatal: the command below reaches the edges online, and
+			// the plan is retained again when the hub next connects.
+			p.log.Warn("sort plan not retained on the broker", "site", site, "err", err)
+		}
+	}
 	var sent []string
 	for _, e := range p.edges(site) {
 		if e.Online {
@@ -97,4 +114,60 @@ func (p *SortPlans) push(site, edge string, plan json.RawMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sendToEdge(ctx, p.commands, p.log, site, edge, "sortplan", plan, "sort plan", "when it next comes online")
+}
+
+// Plan returns the decoded plan of site, or nil. It is shared: do not
+// change it.
+func (p *SortPlans) Plan(site string) *contract.SortPlan {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.parsed[site]
+}
+
+// Route is the route of township's plan that visits village, "" if none.
+func (p *SortPlans) Route(township, village string) string {
+	plan := p.Plan(township)
+	if plan == nil {
+		return ""
+	}
+	for _, r := range plan.Routes {
+		for _, v := range r.Villages {
+			if v == village {
+				return r.ID
+			}
+		}
+	}
+	return ""
+}
+
+// RouteVillages lists the village points of a route in visiting order.
+func (p *SortPlans) RouteVillages(township, route string) []string {
+	if plan := p.Plan(township); plan != nil {
+		for _, r := range plan.Routes {
+			if r.ID == route {
+				return r.Villages
+			}
+		}
+	}
+	return nil
+}
+
+// RetainAll publishes every plan retained again: after the hub connects,
+// in case the broker lost its retained messages (a broker without
+// persistence restarted).
+func (p *SortPlans) RetainAll(ctx context.Context) {
+	if p.retain == nil {
+		return
+	}
+	p.mu.Lock()
+	plans := make(map[string]json.RawMessage, len(p.plans))
+	for k, v := range p.plans {
+		plans[k] = v
+	}
+	p.mu.Unlock()
+	for site, b := range plans {
+		if err := p.retain(ctx, site, b); err != nil {
+			p.log.Warn("sort plan not retained on the broker", "site", site, "err", err)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 // Package sites loads the county's sites and cold rooms from YAML and checks
-// them: ids usable in topics, one county, parents that exist, room limits
-// that make sense. The demo county ships embedded.
+// them: ids usable in topics, one county, parents that exist and sit one
+// level up, rollout phases on village points only, room limits that make
+// sense. The demo county ships embedded, with demo sort plans for its
+// townships (DemoPlan).
 package sites
 
 import (
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -20,7 +23,8 @@ import (
 //go:embed demo-county.yaml
 var demo []byte
 
-// Demo returns the demo county: a county centre and 19 townships.
+// Demo returns the demo county: a county centre, 19 townships and 303
+// village points rolled out in three phases (90, 110 and 103 of them).
 func Demo() []hub.Site {
 	s, err := Parse(demo)
 	if err != nil {
@@ -53,14 +57,38 @@ func Parse(b []byte) ([]hub.Site, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("sites: %w", err)
 	}
+	for i := range f.Sites {
+		for j := range f.Sites[i].Rooms {
+			r := &f.Sites[i].Rooms[j]
+			if lim, ok := hub.ClassLimits[r.Class]; ok && r.MinC == 0 && r.MaxC == 0 {
+				r.MinC, r.MaxC = lim[0], lim[1]
+			}
+		}
+	}
+	if err := Check(f.Sites); err != nil {
+		return nil, err
+	}
+	return f.Sites, nil
+}
+
+// Check validates a whole site list as Parse does, with room limits as
+// they are (Parse has filled them from the class by then): ids usable in
+// topics and not repeated, exactly one county, townships under the county
+// and village points under a township, rollout phases on village points
+// only, room classes and limits that make an alarm rule. Errors name the
+// entry by its index and id.
+func Check(all []hub.Site) error {
 	var errs []error
 	ids := map[string]bool{}
-	for _, s := range f.Sites {
+	kinds := map[string]hub.SiteKind{}
+	for _, s := range all {
 		ids[s.ID] = true
+		if _, seen := kinds[s.ID]; !seen {
+			kinds[s.ID] = s.Kind
+		}
 	}
 	counties := 0
-	for i := range f.Sites {
-		s := &f.Sites[i]
+	for i, s := range all {
 		at := fmt.Sprintf("sites[%d] (%s)", i, s.ID)
 		if !contract.ValidID(s.ID) {
 			errs = append(errs, fmt.Errorf("%s: id must be 1-64 of a-z 0-9 - _", at))
@@ -69,8 +97,14 @@ func Parse(b []byte) ([]hub.Site, error) {
 		case hub.County:
 			counties++
 		case hub.Township, hub.Village:
+			want := hub.County
+			if s.Kind == hub.Village {
+				want = hub.Township
+			}
 			if !ids[s.Parent] {
 				errs = append(errs, fmt.Errorf("%s: parent %q is not a site", at, s.Parent))
+			} else if k := kinds[s.Parent]; k != want {
+				errs = append(errs, fmt.Errorf("%s: parent %q is a %s, a %s's parent must be a %s", at, s.Parent, k, s.Kind, want))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("%s: kind %q must be county, township or village", at, s.Kind))
@@ -78,22 +112,24 @@ func Parse(b []byte) ([]hub.Site, error) {
 		if s.Name == "" {
 			errs = append(errs, fmt.Errorf("%s: name is empty", at))
 		}
+		if s.Phase < 0 {
+			errs = append(errs, fmt.Errorf("%s: phase %d must not be negative", at, s.Phase))
+		} else if s.Phase > 0 && s.Kind != hub.Village {
+			errs = append(errs, fmt.Errorf("%s: phase %d: only village points have a rollout phase", at, s.Phase))
+		}
 		rooms := map[string]bool{}
-		for j := range s.Rooms {
-			r := &s.Rooms[j]
+		for j, r := range s.Rooms {
 			rat := fmt.Sprintf("%s rooms[%d] (%s)", at, j, r.ID)
 			if !contract.ValidID(r.ID) || rooms[r.ID] {
 				errs = append(errs, fmt.Errorf("%s: id invalid or repeated", rat))
 			}
 			rooms[r.ID] = true
-			if lim, ok := hub.ClassLimits[r.Class]; ok && r.MinC == 0 && r.MaxC == 0 {
-				r.MinC, r.MaxC = lim[0], lim[1]
-			} else if !ok && r.Class != "custom" {
+			if _, ok := hub.ClassLimits[r.Class]; !ok && r.Class != "custom" {
 				errs = append(errs, fmt.Errorf("%s: class %q must be chilled, frozen, medicine or custom", rat, r.Class))
 			}
 			if r.MinC >= r.MaxC {
 				errs = append(errs, fmt.Errorf("%s: min_c %v must be below max_c %v", rat, r.MinC, r.MaxC))
-			} else if rule := Rule(s.ID, *r); rule.Validate() != nil {
+			} else if rule := Rule(s.ID, r); rule.Validate() != nil {
 				errs = append(errs, fmt.Errorf("%s: alarm: %w", rat, rule.Validate()))
 			}
 		}
@@ -101,13 +137,37 @@ func Parse(b []byte) ([]hub.Site, error) {
 	if counties != 1 {
 		errs = append(errs, fmt.Errorf("sites: %d sites of kind county, want exactly 1", counties))
 	}
-	if len(ids) != len(f.Sites) {
+	if len(ids) != len(all) {
 		errs = append(errs, errors.New("sites: a site id is repeated"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	return errors.Join(errs...)
+}
+
+// Rollout is the sites live at a rollout phase: every site that is not a
+// village point, and the village points that joined in that phase or an
+// earlier one. A phase of zero or below means every site. The order is kept.
+func Rollout(all []hub.Site, phase int) []hub.Site {
+	if phase <= 0 {
+		return slices.Clone(all)
 	}
-	return f.Sites, nil
+	var out []hub.Site
+	for _, s := range all {
+		if s.Kind != hub.Village || s.Phase <= phase {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Villages is a township's village points in file order.
+func Villages(all []hub.Site, township string) []hub.Site {
+	var out []hub.Site
+	for _, s := range all {
+		if s.Kind == hub.Village && s.Parent == township {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Rule is the alarm rule of room r at site: the defaults of its class

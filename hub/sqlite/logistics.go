@@ -345,7 +345,7 @@ func scanRun(sc interface{ Scan(...any) error }) (*hub.Run, error) {
 // runLoad fills a run's counts and stops from its items.
 func (db *DB) runLoad(ctx context.Context, q querier, r *hub.Run) error {
 	if err := q.QueryRowContext(ctx, `SELECT count(*), total(weight_kg),
-			count(*) FILTER (WHERE state IN ('arrived', 'picked_up'))
+			count(*) FILTER (WHERE state IN ('arrived', 'picked_up') AND (',' || flags || ',') NOT LIKE '%,wrong_village,%')
 		FROM items WHERE run = ?`, r.ID).Scan(&r.Parcels, &r.WeightKg, &r.Delivered); err != nil {
 		return err
 	}
@@ -617,6 +617,12 @@ func (db *DB) LoadRun(ctx context.Context, req hub.LoadRequest) (*hub.LoadResult
 				w = *it.WeightKg
 			}
 			over := (run.CapacityParcels > 0 && parcels+1 > run.CapacityParcels) || (run.CapacityKg > 0 && kg+w > run.CapacityKg)
+			if over && req.Bin != "" && !req.Over {
+				// Loading a bin stops when the vehicle is full; what is
+				// left waits for the next run.
+				res.Warnings = append(res.Warnings, fmt.Sprintf("the run is full (%d parcels, %.1f kg): parcels stay in bin %s", parcels, kg, req.Bin))
+				break
+			}
 			if over {
 				if !req.Over {
 					refuse(hub.RefuseCapacity, "the run holds %d parcels, %.1f kg of %d, %.0f kg", parcels, kg, run.CapacityParcels, run.CapacityKg)
@@ -738,7 +744,8 @@ func (db *DB) DepartRun(ctx context.Context, runID, by string, at time.Time) (*h
 }
 
 // CloseRun records that a run is back. It returns the run and its parcels
-// not scanned in at a village point.
+// not scanned in at their village point (scanned in at another counts as
+// not delivered).
 func (db *DB) CloseRun(ctx context.Context, runID, by string, at time.Time) (*hub.Run, []*hub.Item, error) {
 	at = cmp.Or(at, time.Now()).UTC()
 	var run *hub.Run
@@ -756,7 +763,8 @@ func (db *DB) CloseRun(ctx context.Context, runID, by string, at time.Time) (*hu
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM items
-			WHERE run = ? AND state NOT IN ('arrived', 'picked_up') ORDER BY id LIMIT ?`, run.ID, MaxItems)
+			WHERE run = ? AND (state NOT IN ('arrived', 'picked_up') OR (',' || flags || ',') LIKE '%,wrong_village,%')
+			ORDER BY id LIMIT ?`, run.ID, MaxItems)
 		if err != nil {
 			return err
 		}
@@ -777,7 +785,8 @@ const boardWindow = 24 * time.Hour
 
 // Board returns a township's dispatch board (every township's when
 // township is empty): each route with parcels waiting in its bins or a run
-// open or on the road.
+// open or on the road, and the parcels of the last 24 hours in an
+// exception state (the exception bin, damaged, returned).
 func (db *DB) Board(ctx context.Context, township string) (*hub.Board, error) {
 	b, err := db.board(ctx, township)
 	if err != nil {
@@ -841,6 +850,17 @@ func dayOf(v int64, loc *time.Location) string {
 	return time.UnixMilli(v).In(loc).Format(time.DateOnly)
 }
 
+// dayBucket is the SQL expression of the day of column, in a zone offset
+// by off seconds from UTC (the zone's offset at the start of the period:
+// a period across a daylight saving change counts an hour of it in the
+// neighbouring day; China has none), and dayStart turns a bucket back
+// into a time in that day.
+func dayBucket(column string, off int) string {
+	return fmt.Sprintf("((%s + %d) / 86400000)", column, int64(off)*1000)
+}
+
+func dayStart(bucket int64, off int) int64 { return bucket*86400000 - int64(off)*1000 }
+
 // Figures returns each township's figures for each day from from (included)
 // to to (excluded), days in loc. Townships and days without any activity
 // are left out.
@@ -856,6 +876,7 @@ func (db *DB) Figures(ctx context.Context, from, to time.Time, loc *time.Locatio
 }
 
 func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) ([]hub.DayFigures, error) {
+	_, off := time.UnixMilli(from).In(loc).Zone()
 	figs := map[[2]string]*hub.DayFigures{}
 	get := func(day, site string) *hub.DayFigures {
 		k := [2]string{day, db.township(site)}
@@ -866,13 +887,14 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 		}
 		return f
 	}
-	// Events by site, kind and hour: an hour's bucket falls in one day of
-	// any zone with whole-hour offsets, and keeps the scan to one pass.
-	rows, err := db.read.QueryContext(ctx, `SELECT site, kind, ts_ms / 3600000, count(DISTINCT waybill),
+	// Events by site, kind and day: a parcel sorted twice in a day
+	// counts once.
+	day := dayBucket("ts_ms", off)
+	rows, err := db.read.QueryContext(ctx, `SELECT site, kind, `+day+`, count(DISTINCT waybill),
 			count(DISTINCT waybill) FILTER (WHERE exception <> ''), total(weight_kg)
 		FROM parcel_events WHERE ts_ms >= ? AND ts_ms < ?
 			AND kind IN ('sorted', 'dispatched', 'picked_up', 'damaged', 'returned', 'lot_weighed')
-		GROUP BY site, kind, ts_ms / 3600000`, from, to)
+		GROUP BY site, kind, `+day, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -885,7 +907,7 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 			rows.Close()
 			return nil, err
 		}
-		f := get(dayOf(hour*3600000, loc), site)
+		f := get(dayOf(dayStart(hour, off), loc), site)
 		switch kind {
 		case contract.EventSorted:
 			f.Sorted += n - exc
@@ -907,8 +929,8 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 	}
 	// Parcels first scanned at the township, and the time they waited
 	// there for a run.
-	rows, err = db.read.QueryContext(ctx, `SELECT township, arrived_ms / 3600000, count(*) FROM items
-		WHERE arrived_ms >= ? AND arrived_ms < ? AND lot = 0 GROUP BY township, arrived_ms / 3600000`, from, to)
+	rows, err = db.read.QueryContext(ctx, `SELECT township, `+dayBucket("arrived_ms", off)+`, count(*) FROM items
+		WHERE arrived_ms >= ? AND arrived_ms < ? AND lot = 0 GROUP BY 1, 2`, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -920,7 +942,7 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 			rows.Close()
 			return nil, err
 		}
-		get(dayOf(hour*3600000, loc), t).Received += n
+		get(dayOf(dayStart(hour, off), loc), t).Received += n
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -931,9 +953,9 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 		n   int
 	}
 	waits := map[*hub.DayFigures]*acc{}
-	rows, err = db.read.QueryContext(ctx, `SELECT township, dispatched_ms / 3600000, count(*), total(dispatched_ms - arrived_ms)
+	rows, err = db.read.QueryContext(ctx, `SELECT township, `+dayBucket("dispatched_ms", off)+`, count(*), total(dispatched_ms - arrived_ms)
 		FROM items WHERE dispatched_ms >= ? AND dispatched_ms < ? AND arrived_ms > 0 AND lot = 0
-		GROUP BY township, dispatched_ms / 3600000`, from, to)
+		GROUP BY 1, 2`, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -946,7 +968,7 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 			rows.Close()
 			return nil, err
 		}
-		f := get(dayOf(hour*3600000, loc), t)
+		f := get(dayOf(dayStart(hour, off), loc), t)
 		a := waits[f]
 		if a == nil {
 			a = &acc{}
@@ -961,10 +983,31 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 	for f, a := range waits {
 		f.AvgDispatchH = math.Round(a.sum/float64(a.n)/3600e3*100) / 100
 	}
+	// Parcels scanned in at a village point that is not theirs, on the
+	// day of their latest event.
+	rows, err = db.read.QueryContext(ctx, `SELECT township, `+dayBucket("last_ms", off)+`, count(*) FROM items
+		WHERE last_ms >= ? AND last_ms < ? AND lot = 0 AND (',' || flags || ',') LIKE '%,wrong_village,%' GROUP BY 1, 2`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var t string
+		var d int64
+		var n int
+		if err := rows.Scan(&t, &d, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		get(dayOf(dayStart(d, off), loc), t).Exceptions += n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	// Lots shipped, with the weight they were weighed at.
-	rows, err = db.read.QueryContext(ctx, `SELECT e.site, e.ts_ms / 3600000, count(DISTINCT e.waybill), total(i.weight_kg)
+	rows, err = db.read.QueryContext(ctx, `SELECT e.site, `+dayBucket("e.ts_ms", off)+`, count(DISTINCT e.waybill), total(i.weight_kg)
 		FROM parcel_events e JOIN items i ON i.id = e.waybill
-		WHERE e.kind = 'lot_shipped' AND e.ts_ms >= ? AND e.ts_ms < ? GROUP BY e.site, e.ts_ms / 3600000`, from, to)
+		WHERE e.kind = 'lot_shipped' AND e.ts_ms >= ? AND e.ts_ms < ? GROUP BY 1, 2`, from, to)
 	if err != nil {
 		return nil, err
 	}
@@ -977,7 +1020,7 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 			rows.Close()
 			return nil, err
 		}
-		f := get(dayOf(hour*3600000, loc), site)
+		f := get(dayOf(dayStart(hour, off), loc), site)
 		f.LotsShipped += n
 		f.KgShipped += kg
 	}
@@ -1001,9 +1044,10 @@ func (db *DB) Produce(ctx context.Context, from, to time.Time, loc *time.Locatio
 	if loc == nil {
 		loc = time.Local
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT site, product, ts_ms / 3600000, count(DISTINCT waybill), total(weight_kg)
+	_, off := from.In(loc).Zone()
+	rows, err := db.read.QueryContext(ctx, `SELECT site, product, `+dayBucket("ts_ms", off)+`, count(DISTINCT waybill), total(weight_kg)
 		FROM parcel_events WHERE kind = 'lot_weighed' AND ts_ms >= ? AND ts_ms < ?
-		GROUP BY site, product, ts_ms / 3600000`, from.UnixMilli(), to.UnixMilli())
+		GROUP BY 1, 2, 3`, from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite produce: %w", err)
 	}
@@ -1017,7 +1061,7 @@ func (db *DB) Produce(ctx context.Context, from, to time.Time, loc *time.Locatio
 		if err := rows.Scan(&site, &product, &hour, &n, &kg); err != nil {
 			return nil, fmt.Errorf("sqlite produce: %w", err)
 		}
-		k := [3]string{dayOf(hour*3600000, loc), site, product}
+		k := [3]string{dayOf(dayStart(hour, off), loc), site, product}
 		t := totals[k]
 		if t == nil {
 			t = &hub.ProduceTotal{Day: k[0], Village: site, Township: db.township(site), Product: product}

@@ -159,12 +159,13 @@ func TestLogisticsDay(t *testing.T) {
 		t.Errorf("the ZTO parcel is for 李家村 (tw01-v01): %+v", it)
 	}
 	run, _ = db.Run(ctx, run.ID)
-	if run.Delivered != 2 || len(run.Stops) != 3 || run.Stops[0].Village != "tw01-v01" || run.Stops[0].Arrived != 1 || !run.Stops[0].Visited ||
+	if run.Delivered != 1 || len(run.Stops) != 3 || run.Stops[0].Village != "tw01-v01" || run.Stops[0].Arrived != 1 || !run.Stops[0].Visited ||
 		run.Stops[1].Visited || run.Stops[2].Village != "tw01-v03" {
 		t.Errorf("run stops %+v", run)
 	}
+	// The parcel at the wrong village is not delivered.
 	run, undelivered, err := db.CloseRun(ctx, run.ID, "coord", at.Add(8*time.Hour))
-	if err != nil || run.State != hub.RunClosed || len(undelivered) != 0 {
+	if err != nil || run.State != hub.RunClosed || len(undelivered) != 1 || undelivered[0].ID != "731234567890" {
 		t.Errorf("closed %+v %v %v", run, undelivered, err)
 	}
 
@@ -181,7 +182,7 @@ func TestLogisticsDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hub.DayFigures{Day: day.Format(time.DateOnly), Township: "tw01", Received: 5, Sorted: 4, Dispatched: 2, Delivered: 1, Exceptions: 1,
+	want := hub.DayFigures{Day: day.Format(time.DateOnly), Township: "tw01", Received: 5, Sorted: 4, Dispatched: 2, Delivered: 1, Exceptions: 2,
 		AvgDispatchH: 1.99, LotsCollected: 1, KgCollected: 40, LotsShipped: 1, KgShipped: 40}
 	if len(figs) != 1 || figs[0] != want {
 		t.Errorf("figures %+v\nwant %+v", figs, want)

@@ -202,7 +202,7 @@ var migrations = []string{
 		events        INTEGER NOT NULL
 	) STRICT;
 	CREATE INDEX items_board ON items (township, state, route);
-	CREATE INDEX items_run ON items (run) WHERE run <> '';
+	CREATE INDEX items_run ON items (run);
 	CREATE INDEX items_last ON items (township, last_ms);
 	CREATE INDEX items_arrived ON items (arrived_ms) WHERE arrived_ms > 0;
 	CREATE INDEX items_dispatched ON items (dispatched_ms) WHERE dispatched_ms > 0;
@@ -628,6 +628,25 @@ func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.Pa
 		return nil, err
 	}
 	defer tx.Rollback()
+	stored, err := storeEvents(ctx, tx, evs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(stored))
+	for _, e := range stored {
+		ids = append(ids, e.Waybill)
+	}
+	if err := db.derive(ctx, tx, ids); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// storeEvents inserts evs in tx and returns those it had not stored before.
+func storeEvents(ctx context.Context, tx *sql.Tx, evs []*hub.ParcelEvent) ([]*hub.ParcelEvent, error) {
 	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO parcel_events
 		(id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
 		 weight_kg, weigh_error, ts_ms, recv_ms, clock_fault, run, actor, note, producer, product, grade)
@@ -641,12 +660,8 @@ func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.Pa
 		if e == nil {
 			continue
 		}
-		var w sql.NullFloat64
-		if e.WeightKg != nil && !math.IsNaN(*e.WeightKg) && !math.IsInf(*e.WeightKg, 0) {
-			w = sql.NullFloat64{Float64: *e.WeightKg, Valid: true}
-		}
 		res, err := ins.ExecContext(ctx, e.ID, e.Site, e.Edge, e.Station, e.Kind, e.Waybill, e.Carrier, e.Route, e.Bin,
-			e.Rule, e.Exception, e.PlanVersion, w, e.WeighError, e.TS.UnixMilli(), e.Recv.UnixMilli(), e.ClockFault,
+			e.Rule, e.Exception, e.PlanVersion, nullWeight(e.WeightKg), e.WeighError, e.TS.UnixMilli(), e.Recv.UnixMilli(), e.ClockFault,
 			e.Run, e.By, e.Note, e.Producer, e.Product, e.Grade)
 		if err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.ID, err)
@@ -656,16 +671,6 @@ func (db *DB) saveEvents(ctx context.Context, evs []*hub.ParcelEvent) ([]*hub.Pa
 		} else if n == 1 {
 			stored = append(stored, e)
 		}
-	}
-	ids := make([]string, 0, len(stored))
-	for _, e := range stored {
-		ids = append(ids, e.Waybill)
-	}
-	if err := db.derive(ctx, tx, ids); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
 	}
 	return stored, nil
 }

@@ -416,3 +416,61 @@ func (s *State) publish(typ string, v any) {
 	}
 	s.live.Publish(live.Event{Type: typ, Data: b})
 }
+
+// Site returns the site with id.
+func (s *State) Site(id string) (hub.Site, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	site := s.byID[id]
+	if site == nil {
+		return hub.Site{}, false
+	}
+	return *site, true
+}
+
+// Township is the township of a site: itself for a township, its parent
+// for a village point; "" for the county or an unknown site.
+func (s *State) Township(id string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	site := s.byID[id]
+	switch {
+	case site == nil:
+		return ""
+	case site.Kind == hub.Township:
+		return site.ID
+	case site.Kind == hub.Village:
+		if p := s.byID[site.Parent]; p != nil && p.Kind == hub.Township {
+			return p.ID
+		}
+	}
+	return ""
+}
+
+// PutSite adds a site, or changes the names, kind, parent and phase of the
+// site with its id; the rooms stay those of the sites file. The caller
+// checks it (the sites package's rules).
+func (s *State) PutSite(site hub.Site) (created bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.byID[site.ID]; cur != nil {
+		cur.Name, cur.NameEN, cur.Kind, cur.Parent, cur.Phase = site.Name, site.NameEN, site.Kind, site.Parent, site.Phase
+		return false
+	}
+	site.Rooms = nil
+	p := &site
+	s.sites = append(s.sites, p)
+	s.byID[site.ID] = p
+	return true
+}
+
+// AllSites returns a copy of every site, in file order, API additions last.
+func (s *State) AllSites() []hub.Site {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]hub.Site, 0, len(s.sites))
+	for _, site := range s.sites {
+		out = append(out, *site)
+	}
+	return out
+}

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/command"
+	"github.com/countylink/countylink/hub/sites"
+	"github.com/countylink/countylink/hub/sqlite"
+	"github.com/countylink/countylink/hub/state"
+)
+
+// places answers the parcel timeline's questions from the sites the hub
+// knows and the townships' sort plans.
+type places struct {
+	state *state.State
+	plans *SortPlans
+}
+
+func (p places) Township(site string) string { return p.state.Township(site) }
+
+func (p places) Route(township, village string) string { return p.plans.Route(township, village) }
+
+func (p places) RouteVillages(township, route string) []string {
+	return p.plans.RouteVillages(township, route)
+}
+
+// CmdRelight is the edge command that lights the right bin for a parcel
+// the station sent elsewhere (see edge/agent).
+const CmdRelight = "relight"
+
+// RelightArgs are the relight command's arguments.
+type RelightArgs struct {
+	Station string `json:"station"`
+	Waybill string `json:"waybill"`
+	Route   string `json:"route"`
+	Bin     string `json:"bin"`
+	Village string `json:"village,omitempty"`
+}
+
+// Corrector checks each parcel a township station sorted against the
+// hub's own decision, taken with the same code (contract.SortPlan.Decide)
+// from the same plan and the manifests the hub holds, which may be newer
+// than the edge's: a manifest that came late. When the hub finds a route
+// where the station found none (or another), it records a "corrected"
+// event and sends the edge the relight command while staff still stand at
+// the station.
+type Corrector struct {
+	db       *sqlite.DB
+	plans    *SortPlans
+	commands *command.Tracker
+	log      *slog.Logger
+	// Within is how recent a sort must be to be corrected on the station;
+	// an older one is left to the coordinator (the item shows where it is).
+	Within time.Duration
+	Now    func() time.Time
+	work   chan []*hub.ParcelEvent
+}
+
+func newCorrector(db *sqlite.DB, plans *SortPlans, cmds *command.Tracker, log *slog.Logger) *Corrector {
+	return &Corrector{db: db, plans: plans, commands: cmds, log: log, Within: 2 * time.Minute, Now: time.Now,
+		work: make(chan []*hub.ParcelEvent, 256)}
+}
+
+// Events takes the events the ingest stored; it does not block: when the
+// corrector is that far behind, the batch is left to the coordinator.
+func (c *Corrector) Events(evs []*hub.ParcelEvent) {
+	var sorted []*hub.ParcelEvent
+	for _, ev := range evs {
+		if ev.Kind == contract.EventSorted && ev.Edge != "" {
+			sorted = append(sorted, ev)
+		}
+	}
+	if len(sorted) == 0 {
+		return
+	}
+	select {
+	case c.work <- sorted:
+	default:
+		c.log.Warn("corrector behind; sorts not checked", "events", len(sorted))
+	}
+}
+
+func (c *Corrector) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evs := <-c.work:
+			for _, ev := range evs {
+				if err := c.check(ctx, ev); err != nil && ctx.Err() == nil {
+					c.log.Warn("sort check failed", "waybill", ev.Waybill, "site", ev.Site, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// check corrects one sorted event if the hub decides otherwise.
+func (c *Corrector) check(ctx context.Context, ev *hub.ParcelEvent) error {
+	if c.Now().Sub(ev.TS) > c.Within {
+		return nil
+	}
+	plan := c.plans.Plan(ev.Site)
+	if plan == nil {
+		return nil
+	}
+	ann, err := c.db.ManifestParcel(ctx, ev.Waybill)
+	if err != nil || ann == nil || ann.Village == "" || ann.Site != ev.Site {
+		return err
+	}
+	d := plan.Decide(ev.Station, contract.Parcel{Waybill: ev.Waybill, Village: ann.Village})
+	if d.Exception != "" || d.Bin == ev.Bin {
+		return nil
+	}
+	now := c.Now().UTC()
+	corr := &hub.ParcelEvent{ID: "hub-corr-" + ev.ID, Site: ev.Site, Station: ev.Station, Kind: hub.EventCorrected,
+		Waybill: ev.Waybill, Route: d.Route, Bin: d.Bin, Rule: d.Rule, PlanVersion: plan.Version, By: "hub",
+		Note: fmt.Sprintf("manifest says %s: route %s, bin %s (station lit %s)", ann.Village, d.Route, d.Bin, ev.Bin),
+		TS:   ev.TS.Add(time.Millisecond), Recv: now}
+	if _, err := c.db.SaveEvents(ctx, []*hub.ParcelEvent{corr}); err != nil {
+		return err
+	}
+	args, _ := json.Marshal(RelightArgs{Station: ev.Station, Waybill: ev.Waybill, Route: d.Route, Bin: d.Bin, Village: ann.Village})
+	cmd, err := c.commands.Do(ctx, ev.Site, ev.Edge, CmdRelight, args, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("relight on %s/%s: %w", ev.Site, ev.Edge, err)
+	}
+	if cmd.State != command.StateOK {
+		why := ""
+		if cmd.Result != nil {
+			why = cmd.Result.Error
+		}
+		return fmt.Errorf("relight on %s/%s: %s %s", ev.Site, ev.Edge, cmd.State, why)
+	}
+	c.log.Info("sort corrected", "waybill", ev.Waybill, "site", ev.Site, "station", ev.Station, "from", ev.Bin, "to", d.Bin)
+	return nil
+}
+
+// SiteEditor adds and changes sites through the API: checked with the
+// sites file's rules, stored, audited and shown at once.
+type SiteEditor struct {
+	db    *sqlite.DB
+	state *state.State
+	log   *slog.Logger
+}
+
+// PutSite adds or changes a site. A site may not change kind, and the
+// county cannot be added.
+func (e *SiteEditor) PutSite(ctx context.Context, s hub.Site, by string) (bool, error) {
+	s.Rooms = nil
+	s.Name, s.NameEN = strings.TrimSpace(s.Name), strings.TrimSpace(s.NameEN)
+	cur, exists := e.state.Site(s.ID)
+	if exists && cur.Kind != s.Kind {
+		return false, fmt.Errorf("%w: site %s is a %s; its kind cannot change", hub.ErrConflict, s.ID, cur.Kind)
+	}
+	all := e.state.AllSites()
+	for i := range all {
+		if all[i].ID == s.ID {
+			all[i] = s
+		}
+	}
+	if !exists {
+		all = append(all, s)
+	}
+	if err := sites.Check(all); err != nil {
+		return false, fmt.Errorf("%w: %v", hub.ErrInvalidIn, err)
+	}
+	if err := e.db.SaveSite(ctx, s); err != nil {
+		return false, err
+	}
+	created := e.state.PutSite(s)
+	detail, _ := json.Marshal(map[string]any{"before": map[bool]any{true: cur, false: nil}[exists], "after": s})
+	if err := e.db.Audit(ctx, hub.AuditEntry{By: by, Action: "site.put", Site: s.ID, Target: s.ID, Detail: string(detail)}); err != nil {
+		e.log.Error("site change not audited", "site", s.ID, "err", err)
+	}
+	e.log.Info("site saved", "site", s.ID, "kind", s.Kind, "created", created, "by", by)
+	return created, nil
+}
+
+// restoreSites applies the sites edited through the API over the sites
+// file's.
+func restoreSites(ctx context.Context, db *sqlite.DB, st *state.State) error {
+	stored, err := db.Sites(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range stored {
+		st.PutSite(s)
+	}
+	return nil
+}
