@@ -53,9 +53,10 @@ type Config struct {
 	// Watcher, when set, sees every accepted reading and edge status as it
 	// arrives, before it is stored: the cold-chain alarms.
 	Watcher Watcher
-	// OnEvents, when set, gets the parcel events of each write that were
-	// stored now (not those stored before). It must not block.
-	OnEvents func(stored []*hub.ParcelEvent)
+	// OnEvent, when set, sees each parcel event as it arrives, before it
+	// is stored (the sort corrector, which must answer while staff still
+	// stand at the station). It must not block or change the event.
+	OnEvent func(ev *hub.ParcelEvent)
 	// OnSubscribed, when set, is called each time the ingest has
 	// (re)subscribed after connecting: the moment to publish retained
 	// messages again.
@@ -366,12 +367,16 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 		plausible := in.correct(&m.Header, recv)
 		ev = &hub.ParcelEvent{ID: m.ID, Site: m.Site, Edge: m.Edge, Station: m.Station, Kind: m.Kind, Waybill: m.Waybill,
 			Carrier: m.Carrier, Route: m.Route, Bin: m.Bin, Rule: m.Rule, Exception: m.Exception, PlanVersion: m.PlanVersion,
-			WeightKg: m.WeightKg, WeighError: m.WeighError, TS: m.TS, Recv: recv}
+			WeightKg: m.WeightKg, WeighError: m.WeighError, TS: m.TS, Recv: recv,
+			Run: m.Run, By: m.By, Note: m.Note, Producer: m.Producer, Product: m.Product, Grade: m.Grade}
 		if !plausible {
 			ev.TS = recv
 			ev.ClockFault = "edge clock unsynchronised: reported " + reported.UTC().Format(time.RFC3339)
 		}
 		in.state.Seen(m.Site, m.Edge, recv)
+		if in.cfg.OnEvent != nil {
+			in.cfg.OnEvent(ev)
+		}
 	case *contract.Result:
 		in.state.Seen(m.Site, m.Edge, recv)
 		taken := in.cfg.Results != nil && in.cfg.Results.HandleResult(m, recv)
@@ -518,9 +523,6 @@ func (in *Ingest) write(ctx context.Context, batch []item) {
 			}
 		}
 		in.state.ApplyEvents(stored)
-		if in.cfg.OnEvents != nil && len(stored) > 0 {
-			in.cfg.OnEvents(stored)
-		}
 		for _, ev := range events {
 			ids = append(ids, ev.ID)
 		}

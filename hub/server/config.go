@@ -55,6 +55,11 @@ type ManifestsConfig struct {
 	// township; otherwise the rows name theirs. Empty: no drop folder.
 	Dir  string        `yaml:"dir"`
 	Poll time.Duration `yaml:"poll"` // default 5s
+	// NoPush keeps the announced parcels on the hub: the edges then decide
+	// by sort code and address keywords only, and the hub corrects their
+	// decisions with the relight command. For uplinks too thin for the
+	// day's manifests.
+	NoPush bool `yaml:"no_push"`
 }
 
 // MQTTConfig is the broker the hub ingests from.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/countylink/countylink/contract"
@@ -58,32 +59,29 @@ type Corrector struct {
 	log      *slog.Logger
 	// Within is how recent a sort must be to be corrected on the station;
 	// an older one is left to the coordinator (the item shows where it is).
-	Within time.Duration
-	Now    func() time.Time
-	work   chan []*hub.ParcelEvent
+	Within    time.Duration
+	Now       func() time.Time
+	work      chan *hub.ParcelEvent
+	behind    atomic.Uint64 // sorts not checked: the corrector was behind
+	corrected atomic.Uint64 // sorts corrected on the station
 }
 
 func newCorrector(db *sqlite.DB, plans *SortPlans, cmds *command.Tracker, log *slog.Logger) *Corrector {
 	return &Corrector{db: db, plans: plans, commands: cmds, log: log, Within: 2 * time.Minute, Now: time.Now,
-		work: make(chan []*hub.ParcelEvent, 256)}
+		work: make(chan *hub.ParcelEvent, 1024)}
 }
 
-// Events takes the events the ingest stored; it does not block: when the
-// corrector is that far behind, the batch is left to the coordinator.
-func (c *Corrector) Events(evs []*hub.ParcelEvent) {
-	var sorted []*hub.ParcelEvent
-	for _, ev := range evs {
-		if ev.Kind == contract.EventSorted && ev.Edge != "" {
-			sorted = append(sorted, ev)
-		}
-	}
-	if len(sorted) == 0 {
+// Event takes a parcel event as the ingest receives it; it does not
+// block: when the corrector is that far behind, the sort is left to the
+// coordinator (the item shows where the parcel is).
+func (c *Corrector) Event(ev *hub.ParcelEvent) {
+	if ev.Kind != contract.EventSorted || ev.Edge == "" {
 		return
 	}
 	select {
-	case c.work <- sorted:
+	case c.work <- ev:
 	default:
-		c.log.Warn("corrector behind; sorts not checked", "events", len(sorted))
+		c.behind.Add(1)
 	}
 }
 
@@ -92,11 +90,9 @@ func (c *Corrector) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case evs := <-c.work:
-			for _, ev := range evs {
-				if err := c.check(ctx, ev); err != nil && ctx.Err() == nil {
-					c.log.Warn("sort check failed", "waybill", ev.Waybill, "site", ev.Site, "err", err)
-				}
+		case ev := <-c.work:
+			if err := c.check(ctx, ev); err != nil && ctx.Err() == nil {
+				c.log.Warn("sort check failed", "waybill", ev.Waybill, "site", ev.Site, "err", err)
 			}
 		}
 	}
@@ -119,26 +115,39 @@ func (c *Corrector) check(ctx context.Context, ev *hub.ParcelEvent) error {
 	if d.Exception != "" || d.Bin == ev.Bin {
 		return nil
 	}
-	now := c.Now().UTC()
-	corr := &hub.ParcelEvent{ID: "hub-corr-" + ev.ID, Site: ev.Site, Station: ev.Station, Kind: hub.EventCorrected,
-		Waybill: ev.Waybill, Route: d.Route, Bin: d.Bin, Rule: d.Rule, PlanVersion: plan.Version, By: "hub",
-		Note: fmt.Sprintf("manifest says %s: route %s, bin %s (station lit %s)", ann.Village, d.Route, d.Bin, ev.Bin),
-		TS:   ev.TS.Add(time.Millisecond), Recv: now}
-	if _, err := c.db.SaveEvents(ctx, []*hub.ParcelEvent{corr}); err != nil {
-		return err
-	}
-	args, _ := json.Marshal(RelightArgs{Station: ev.Station, Waybill: ev.Waybill, Route: d.Route, Bin: d.Bin, Village: ann.Village})
+	// Sent and recorded aside, so a slow edge holds up no other station.
+	go func() {
+		if err := c.relight(ctx, ev, d, ann.Village, plan.Version); err != nil && ctx.Err() == nil {
+			c.log.Warn("sort not corrected", "waybill", ev.Waybill, "site", ev.Site, "station", ev.Station, "err", err)
+		}
+	}()
+	return nil
+}
+
+// relight sends the edge the hub's bin for a parcel and records the
+// correction.
+func (c *Corrector) relight(ctx context.Context, ev *hub.ParcelEvent, d contract.Decision, village, version string) error {
+	// The lamp first: staff are waiting; the record can follow.
+	args, _ := json.Marshal(RelightArgs{Station: ev.Station, Waybill: ev.Waybill, Route: d.Route, Bin: d.Bin, Village: village})
 	cmd, err := c.commands.Do(ctx, ev.Site, ev.Edge, CmdRelight, args, 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("relight on %s/%s: %w", ev.Site, ev.Edge, err)
-	}
-	if cmd.State != command.StateOK {
+	if err == nil && cmd.State != command.StateOK {
 		why := ""
 		if cmd.Result != nil {
 			why = cmd.Result.Error
 		}
-		return fmt.Errorf("relight on %s/%s: %s %s", ev.Site, ev.Edge, cmd.State, why)
+		err = fmt.Errorf("%s %s", cmd.State, why)
 	}
+	if err != nil {
+		return fmt.Errorf("relight on %s/%s: %w", ev.Site, ev.Edge, err)
+	}
+	corr := &hub.ParcelEvent{ID: "hub-corr-" + ev.ID, Site: ev.Site, Station: ev.Station, Kind: hub.EventCorrected,
+		Waybill: ev.Waybill, Route: d.Route, Bin: d.Bin, Rule: d.Rule, PlanVersion: version, By: "hub",
+		Note: fmt.Sprintf("manifest says %s: route %s, bin %s (station lit %s)", village, d.Route, d.Bin, ev.Bin),
+		TS:   ev.TS.Add(time.Millisecond), Recv: c.Now().UTC()}
+	if _, err := c.db.SaveEvents(ctx, []*hub.ParcelEvent{corr}); err != nil {
+		return err
+	}
+	c.corrected.Add(1)
 	c.log.Info("sort corrected", "waybill", ev.Waybill, "site", ev.Site, "station", ev.Station, "from", ev.Bin, "to", d.Bin)
 	return nil
 }

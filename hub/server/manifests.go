@@ -33,6 +33,7 @@ type Manifests struct {
 
 	mu      sync.Mutex
 	pushing map[[2]string]bool // edges a push is running for
+	noPush  bool               // keep the parcels on the hub (ManifestsConfig.NoPush)
 }
 
 func newManifests(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
@@ -83,6 +84,9 @@ func revKey(site, edge string) string { return "manifest-rev/" + site + "/" + ed
 // push sends an edge the parcels of its site after the last revision it
 // took, a chunk per command, recording its progress after each.
 func (m *Manifests) push(site, edge string) {
+	if m.noPush {
+		return
+	}
 	key := [2]string{site, edge}
 	m.mu.Lock()
 	if m.pushing[key] {

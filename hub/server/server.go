@@ -134,6 +134,7 @@ func (m *Main) Open() (err error) {
 		return m.Ingest.Publish(ctx, topic, payload)
 	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
 	m.Manifests = newManifests(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "manifests"))
+	m.Manifests.noPush = cfg.Manifests.NoPush
 	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
 		return err
 	}
@@ -145,13 +146,17 @@ func (m *Main) Open() (err error) {
 		return m.Ingest.PublishRetained(ctx, contract.PlanTopic(cfg.MQTT.TopicPrefix, site), plan)
 	}
 	m.Corrector = newCorrector(m.DB, m.SortPlans, m.Commands, m.Log.With("component", "corrector"))
+	m.Metrics.NewGaugeFunc("countylink_hub_sorts_corrected", "Station sorts the hub corrected with a relight (a late manifest) since it started.",
+		func() float64 { return float64(m.Corrector.corrected.Load()) })
+	m.Metrics.NewGaugeFunc("countylink_hub_sorts_unchecked", "Station sorts not checked against the hub's decision because the corrector was behind, since it started.",
+		func() float64 { return float64(m.Corrector.behind.Load()) })
 	watch := newEdgeWatch(m.Alarms.Engine, m.Alarms.PushRules, m.SortPlans.EdgeOnline, m.Manifests.EdgeOnline)
 	m.Alarms.retry = watch.forget
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
-		Results: m.Commands, Watcher: watch, OnEvents: m.Corrector.Events,
+		Results: m.Commands, Watcher: watch, OnEvent: m.Corrector.Event,
 		OnSubscribed: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

@@ -836,7 +836,9 @@ func (db *DB) board(ctx context.Context, township string) (*hub.Board, error) {
 		}
 		b.Routes[i].Runs = append(b.Routes[i].Runs, r)
 	}
-	slices.SortFunc(b.Routes, func(x, y hub.BoardRoute) int { return cmp.Or(cmp.Compare(x.Site, y.Site), cmp.Compare(x.Route, y.Route)) })
+	slices.SortFunc(b.Routes, func(x, y hub.BoardRoute) int {
+		return cmp.Or(cmp.Compare(x.Site, y.Site), cmp.Compare(x.Route, y.Route))
+	})
 	since := time.Now().Add(-boardWindow).UnixMilli()
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM items
 		WHERE state IN ('exception', 'damaged', 'returned') AND last_ms >= ?`+cond, append([]any{since}, args...)...).Scan(&b.Exceptions); err != nil {
@@ -1034,7 +1036,9 @@ func (db *DB) figures(ctx context.Context, from, to int64, loc *time.Location) (
 		f.KgShipped = math.Round(f.KgShipped*100) / 100
 		out = append(out, *f)
 	}
-	slices.SortFunc(out, func(a, b hub.DayFigures) int { return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Township, b.Township)) })
+	slices.SortFunc(out, func(a, b hub.DayFigures) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Township, b.Township))
+	})
 	return out, nil
 }
 

@@ -250,10 +250,10 @@ type DB struct {
 }
 
 var (
-	_ hub.SeriesWriter = (*DB)(nil)
-	_ hub.StateStore   = (*DB)(nil)
-	_ hub.SeenStore    = (*DB)(nil)
-	_ hub.EventStore   = (*DB)(nil)
+	_ hub.SeriesWriter   = (*DB)(nil)
+	_ hub.StateStore     = (*DB)(nil)
+	_ hub.SeenStore      = (*DB)(nil)
+	_ hub.EventStore     = (*DB)(nil)
 	_ hub.LogisticsStore = (*DB)(nil)
 )
 
