@@ -152,6 +152,40 @@ func TestHubCorrectsLateManifest(t *testing.T) {
 		}
 		t.Logf("%s relit in bin %s in %v", p.Waybill, p.Bin(hw.plan, sim.DemoStation1), d.Round(time.Millisecond))
 	}
+	// A manifest that comes after the scan: the hub corrects the station
+	// as the manifest is imported, while staff are still there.
+	var late sim.Parcel
+	for late.Village == "" {
+		late = hw.gen.Next()
+	}
+	xlamp := hw.pin(sim.DemoExceptionBin)
+	xbefore := xlamp.State().Highs
+	if err := hw.scan.Send(late.Waybill); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := xlamp.Wait(ctx, func(s gpio.SimState) bool { return s.Highs > xbefore }); err != nil {
+		t.Fatal("the unannounced parcel did not go to the exception bin")
+	}
+	var item struct{ State string }
+	for item.State != "exception" { // the hub has the sort before the manifest comes
+		if resp, err := http.Get(hw.base + "/api/v1/items/" + late.Waybill); err == nil {
+			json.NewDecoder(resp.Body).Decode(&struct{ Item any }{&item})
+			resp.Body.Close()
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the hub never had the sort: %+v", item)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lamp := hw.pin(late.Bin(hw.plan, sim.DemoStation1))
+	before := lamp.State().Highs
+	hw.do(t, http.MethodPost, "/api/v1/manifests?site=tw03&format=csv", "text/csv", []byte("waybill,village\n"+late.Waybill+","+late.Village+"\n"), http.StatusOK)
+	if _, err := lamp.Wait(ctx, func(s gpio.SimState) bool { return s.Highs > before }); err != nil {
+		t.Fatalf("%s not relit in %s after its manifest came", late.Waybill, late.Bin(hw.plan, sim.DemoStation1))
+	}
+
 	// The timeline says the hub corrected it, and the item is in its bin.
 	p := ps[0]
 	deadline := time.Now().Add(10 * time.Second)

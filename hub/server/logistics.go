@@ -62,13 +62,14 @@ type Corrector struct {
 	Within    time.Duration
 	Now       func() time.Time
 	work      chan *hub.ParcelEvent
+	late      chan []string
 	behind    atomic.Uint64 // sorts not checked: the corrector was behind
 	corrected atomic.Uint64 // sorts corrected on the station
 }
 
 func newCorrector(db *sqlite.DB, plans *SortPlans, cmds *command.Tracker, log *slog.Logger) *Corrector {
 	return &Corrector{db: db, plans: plans, commands: cmds, log: log, Within: 2 * time.Minute, Now: time.Now,
-		work: make(chan *hub.ParcelEvent, 1024)}
+		work: make(chan *hub.ParcelEvent, 1024), late: make(chan []string, 64)}
 }
 
 // Event takes a parcel event as the ingest receives it; it does not
@@ -85,11 +86,46 @@ func (c *Corrector) Event(ev *hub.ParcelEvent) {
 	}
 }
 
+// Announced takes the waybills a manifest just announced: one sorted to
+// the exception bin moments ago, for want of that manifest, is corrected
+// on its station as if the manifest had been there.
+func (c *Corrector) Announced(waybills []string) {
+	select {
+	case c.late <- waybills:
+	default:
+		c.behind.Add(uint64(len(waybills)))
+	}
+}
+
+// recheck corrects the recent exception sorts among waybills.
+func (c *Corrector) recheck(ctx context.Context, waybills []string) {
+	for _, wb := range waybills {
+		it, err := c.db.Item(ctx, wb)
+		if err != nil || it == nil || it.State != hub.StateException || c.Now().Sub(it.Last) > c.Within {
+			continue
+		}
+		evs, err := c.db.Events(ctx, hub.EventQuery{Waybill: wb, Limit: 20})
+		if err != nil {
+			continue
+		}
+		for _, ev := range evs { // newest first
+			if ev.Kind == contract.EventSorted {
+				if err := c.check(ctx, ev); err != nil && ctx.Err() == nil {
+					c.log.Warn("sort check failed", "waybill", ev.Waybill, "site", ev.Site, "err", err)
+				}
+				break
+			}
+		}
+	}
+}
+
 func (c *Corrector) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case wbs := <-c.late:
+			c.recheck(ctx, wbs)
 		case ev := <-c.work:
 			if err := c.check(ctx, ev); err != nil && ctx.Err() == nil {
 				c.log.Warn("sort check failed", "waybill", ev.Waybill, "site", ev.Site, "err", err)

@@ -34,6 +34,9 @@ type Manifests struct {
 	mu      sync.Mutex
 	pushing map[[2]string]bool // edges a push is running for
 	noPush  bool               // keep the parcels on the hub (ManifestsConfig.NoPush)
+	// announced, when set, gets the waybills of each import that changed
+	// something: the corrector looks for those just sorted without them.
+	announced func(waybills []string)
 }
 
 func newManifests(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
@@ -154,6 +157,13 @@ func (m *Manifests) SaveManifest(ctx context.Context, b *manifest.Batch) (manife
 	saved, err := m.db.SaveManifest(ctx, b)
 	if err == nil && saved.Inserted+saved.Updated > 0 {
 		m.Imported(b)
+		if m.announced != nil {
+			wbs := make([]string, 0, len(b.Parcels))
+			for _, p := range b.Parcels {
+				wbs = append(wbs, p.Waybill)
+			}
+			m.announced(wbs)
+		}
 	}
 	return saved, err
 }

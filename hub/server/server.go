@@ -146,6 +146,7 @@ func (m *Main) Open() (err error) {
 		return m.Ingest.PublishRetained(ctx, contract.PlanTopic(cfg.MQTT.TopicPrefix, site), plan)
 	}
 	m.Corrector = newCorrector(m.DB, m.SortPlans, m.Commands, m.Log.With("component", "corrector"))
+	m.Manifests.announced = m.Corrector.Announced
 	m.Metrics.NewGaugeFunc("countylink_hub_sorts_corrected", "Station sorts the hub corrected with a relight (a late manifest) since it started.",
 		func() float64 { return float64(m.Corrector.corrected.Load()) })
 	m.Metrics.NewGaugeFunc("countylink_hub_sorts_unchecked", "Station sorts not checked against the hub's decision because the corrector was behind, since it started.",
