@@ -68,6 +68,36 @@ var Examples = []Example{
 		Payload: `{"v":1,"id":"tw01-e1-3-47","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"confirmed","station":"st1","waybill":"SF1234567890123","route":"r3","bin":"b3","rule":"manifest","plan_version":"2026-11-29.1"}`,
 	},
 	{
+		Name:  "event/loaded",
+		Topic: "countylink/tw01/tw01-h/event/dock",
+		Payload: `{"v":1,"id":"tw01-h-1-7","site":"tw01","edge":"tw01-h","ts":"2026-11-29T09:30:00Z",` +
+			`"kind":"loaded","station":"dock","waybill":"SF1234567890123","run":"tw01-20261129-r3-1","bin":"b3","by":"zhang.wei"}`,
+	},
+	{
+		Name:  "event/lot_weighed",
+		Topic: "countylink/tw01/tw01-h/event/dock",
+		Payload: `{"v":1,"id":"tw01-h-1-8","site":"tw01","edge":"tw01-h","ts":"2026-11-29T10:05:00Z",` +
+			`"kind":"lot_weighed","station":"dock","waybill":"LOT-TW01-20261129-3","product":"小米","producer":"刘家合作社","grade":"A","weight_kg":50}`,
+	},
+	{
+		Name:    "bad/event-loaded-without-run",
+		Topic:   "countylink/tw01/tw01-h/event/dock",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-h","ts":"2026-11-29T09:30:00Z","kind":"loaded","station":"dock","waybill":"SF1234567890123"}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/event-lot-without-weight",
+		Topic:   "countylink/tw01/tw01-h/event/dock",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-h","ts":"2026-11-29T10:05:00Z","kind":"lot_weighed","station":"dock","waybill":"LOT-1","product":"小米"}`,
+		Reject:  ReasonInvalid,
+	},
+	{
+		Name:    "bad/event-sorted-without-bin",
+		Topic:   "countylink/tw01/tw01-e1/event/st1",
+		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"sorted","station":"st1","waybill":"SF1234567890123","rule":"none"}`,
+		Reject:  ReasonInvalid,
+	},
+	{
 		Name:    "bad/event-other-station",
 		Topic:   "countylink/tw01/tw01-e1/event/st1",
 		Payload: `{"v":1,"id":"x","site":"tw01","edge":"tw01-e1","ts":"2026-11-29T07:00:15Z","kind":"sorted","station":"st2","waybill":"SF1234567890123","bin":"b3","rule":"manifest","plan_version":"1"}`,
