@@ -132,6 +132,11 @@ func TestPlanTopic(t *testing.T) {
 	publish(t, hub, planTopic, true, nil)
 	publish(t, hub, planTopic, false, planVariant(t, w.plan, "tw09", "other-site", nil))
 	poll(t, 10*time.Second, "other site's plan refused", func() bool { return a.Stats().BadPlans == 2 })
+	// A plan sending a route to a bin this edge has no lamp for.
+	publish(t, hub, planTopic, true, planVariant(t, w.plan, site, "no-lamp", func(q *contract.SortPlan) {
+		q.Stations["s1"][q.Routes[0].ID] = "b77"
+	}))
+	poll(t, 10*time.Second, "plan with a bin without a lamp refused", func() bool { return a.Stats().BadPlans == 3 })
 
 	if a.stations[0].st.Plan() != inUse {
 		t.Errorf("plan in force replaced: now %q", a.stations[0].st.Plan().Version)

@@ -347,6 +347,23 @@ func (a *Agent) decodePlan(raw []byte) (*contract.SortPlan, error) {
 	if p.Site != a.cfg.Site {
 		return nil, fmt.Errorf("plan is for site %q, this edge is at %q", clipCode(p.Site), a.cfg.Site)
 	}
+	// Every bin the plan lights at this edge's stations must have a lamp
+	// here: a parcel sent to a bin without one would be lost on the floor.
+	for _, sr := range a.stations {
+		st := sr.st
+		bins, ok := p.Stations[st.ID]
+		if !ok {
+			return nil, fmt.Errorf("plan has no bins for station %s of this edge", st.ID)
+		}
+		if st.Lamps[p.ExceptionBin[st.ID]] == nil {
+			return nil, fmt.Errorf("station %s: the exception bin %s has no lamp on this edge", st.ID, clipCode(p.ExceptionBin[st.ID]))
+		}
+		for route, bin := range bins {
+			if st.Lamps[bin] == nil {
+				return nil, fmt.Errorf("station %s: bin %s (route %s) has no lamp on this edge", st.ID, clipCode(bin), clipCode(route))
+			}
+		}
+	}
 	return p, nil
 }
 
