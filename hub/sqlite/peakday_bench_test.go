@@ -146,3 +146,61 @@ func peakDay(b *testing.B, parcels int) {
 	b.ReportMetric(float64(board.Microseconds()), "board-µs")
 	b.ReportMetric(float64(figures.Milliseconds()), "figures-day-ms")
 }
+
+// BenchmarkLookupYear times the waybill lookup (the item and its
+// timeline) among a year of one township's parcels: 1.1 million parcels
+// (3,000 a day) with two events each, written in bulk by SQL rather than
+// through SaveEvents, which BenchmarkPeakDay times. The baseline is the
+// same lookup on a store holding one day (3,000 parcels), in the same run.
+func BenchmarkLookupYear(b *testing.B) {
+	const perDay = 3000
+	year := lookupStore(b, 365*perDay)
+	day := lookupStore(b, perDay)
+	const n = 2000
+	timeLookups := func(db *DB, parcels int) time.Duration {
+		rng := rand.New(rand.NewPCG(3, 4))
+		ctx := context.Background()
+		t0 := time.Now()
+		for range n {
+			wb := fmt.Sprintf("ZT%013d", rng.IntN(parcels))
+			if it, err := db.Item(ctx, wb); err != nil || it == nil {
+				b.Fatal(wb, err)
+			}
+			if tl, err := db.Events(ctx, hub.EventQuery{Waybill: wb}); err != nil || len(tl) != 2 {
+				b.Fatal(wb, err, len(tl))
+			}
+		}
+		return time.Since(t0) / n
+	}
+	b.ResetTimer()
+	y := timeLookups(year, 365*perDay)
+	d := timeLookups(day, perDay)
+	b.ReportMetric(float64(y.Microseconds()), "year-lookup-µs")
+	b.ReportMetric(float64(d.Microseconds()), "day-lookup-µs")
+	b.ReportMetric(float64(y)/float64(d), "ratio")
+}
+
+// lookupStore is a store holding parcels parcels sorted and confirmed at
+// tw01 over the days before 2026-11-29, written by SQL in bulk.
+func lookupStore(b *testing.B, parcels int) *DB {
+	b.Helper()
+	db, _ := open(b)
+	start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC).AddDate(-1, 0, 0).UnixMilli()
+	step := int64(365*24*time.Hour/time.Millisecond) / int64(parcels)
+	if _, err := db.write.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+		INSERT INTO parcel_events (id, site, edge, station, kind, waybill, carrier, route, bin, rule, exception, plan_version,
+			weight_kg, weigh_error, ts_ms, recv_ms, clock_fault)
+		SELECT 'e-' || i || '-' || k.kind, 'tw01', 'tw01-e1', 's1', k.kind, printf('ZT%013d', i), 'ZTO', 'r0' || (i % 5 + 1),
+			'b0' || (i % 5 + 1), 'sort_code', '', 'p1', 1.5, '', ? + i * ? + k.off, ? + i * ? + k.off, ''
+		FROM n, (SELECT 'sorted' AS kind, 0 AS off UNION ALL SELECT 'confirmed', 2000) AS k`,
+		parcels, start, step, start, step); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.write.Exec(`INSERT INTO items (id, lot, township, site, village, carrier, route, bin, run, state, flags,
+			weight_kg, producer, product, grade, arrived_ms, dispatched_ms, delivered_ms, last_ms, events)
+		SELECT waybill, 0, 'tw01', 'tw01', '', 'ZTO', route, bin, '', 'confirmed', '', 1.5, '', '', '', min(ts_ms), 0, 0, max(ts_ms), 2
+		FROM parcel_events GROUP BY waybill`); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
