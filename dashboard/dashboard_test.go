@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,6 +30,14 @@ func TestHandlerServesAssets(t *testing.T) {
 	}{
 		{"/", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
 		{"/alarms.html", "text/html; charset=utf-8", "no-cache", `<html lang="zh-CN">`},
+		{"/parcels.html", "text/html; charset=utf-8", "no-cache", `<script src="parcels.js" defer>`},
+		{"/dispatch.html", "text/html; charset=utf-8", "no-cache", `<script src="dispatch.js" defer>`},
+		{"/figures.html", "text/html; charset=utf-8", "no-cache", `<script src="figures.js" defer>`},
+		{"/parcels.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
+		{"/dispatch.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
+		{"/figures.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
+		{"/pages.css", "text/css; charset=utf-8", assetMaxAge, ".timeline"},
+		{"/nav.css", "text/css; charset=utf-8", assetMaxAge, "nav.pages"},
 		{"/app.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/common.js", "text/javascript; charset=utf-8", assetMaxAge, "EventSource"},
 		{"/alarm.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLinkAlarms"},
@@ -95,13 +104,42 @@ var (
 	handlerRE   = regexp.MustCompile(`(?i)\son[a-z]+\s*=`)
 	srcAttrRE   = regexp.MustCompile(`(?i)\bsrc\s*=\s*"[^"]+"`)
 	refAttrRE   = regexp.MustCompile(`(?i)\b(?:src|href)\s*=\s*"([^"]*)"`)
-	i18nAttrRE  = regexp.MustCompile(`data-i18n="([^"]+)"`)
-	i18nCallRE  = regexp.MustCompile(`\bt\("([a-z0-9_]+)"\s*[,)]`)
+	i18nAttrRE  = regexp.MustCompile(`data-i18n(?:-aria|-ph|-title)?="([^"]+)"`)
+	i18nCallRE  = regexp.MustCompile(`\btn?\("([a-z0-9_]+)"\s*[,)]`)
 	placeholdRE = regexp.MustCompile(`\{[a-z]+\}`)
 )
 
-// pages are the dashboard's HTML pages.
-var pages = []string{"index.html", "alarms.html"}
+// pages are the dashboard's HTML pages; coordinatorPages those linked
+// to each other by their nav bar, and scripts every page's scripts.
+var (
+	pages            = []string{"index.html", "alarms.html", "parcels.html", "dispatch.html", "figures.html"}
+	coordinatorPages = []string{"alarms.html", "parcels.html", "dispatch.html", "figures.html"}
+	scripts          = []string{"app.js", "common.js", "alarm.js", "alarms.js", "parcels.js", "dispatch.js", "figures.js"}
+)
+
+// Every page of the dashboard is one of pages, and every script one of
+// scripts, so the checks below see them all.
+func TestEveryPageChecked(t *testing.T) {
+	err := fs.WalkDir(FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch path.Ext(p) {
+		case ".html":
+			if !slices.Contains(pages, p) {
+				t.Errorf("page %s is not in the list the tests check", p)
+			}
+		case ".js":
+			if !slices.Contains(scripts, p) {
+				t.Errorf("script %s is not in the list the tests check", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // The pages must run under Content-Security-Policy script-src 'self' and
 // without a network beyond the hub.
@@ -189,6 +227,10 @@ func TestDictionariesMatch(t *testing.T) {
 		if _, ok := zh[k]; !ok {
 			t.Errorf("key %q missing in zh", k)
 		}
+		// A text's form for one thing (common.js tn) goes with the text.
+		if base, ok := strings.CutSuffix(k, "_one"); ok && en[base] == "" {
+			t.Errorf("key %q has no %q", k, base)
+		}
 	}
 
 	used := map[string]string{}
@@ -197,7 +239,7 @@ func TestDictionariesMatch(t *testing.T) {
 			used[m[1]] = name
 		}
 	}
-	for _, name := range []string{"app.js", "common.js", "alarm.js", "alarms.js"} {
+	for _, name := range scripts {
 		for _, m := range i18nCallRE.FindAllStringSubmatch(readStatic(t, name), -1) {
 			used[m[1]] = name
 		}
@@ -223,12 +265,115 @@ func TestDictionariesMatch(t *testing.T) {
 	for _, e := range []string{"raised", "updated", "realarm", "acknowledged", "cleared", "suppressed", "unsuppressed"} {
 		used["ev_"+e] = "alarms.js (history event)"
 	}
+	// Keys the logistics pages build from the hub's values (hub/logistics.go,
+	// contract): an item's state, flags, event kinds, the exception bin's
+	// reasons and the sort rules, carriers, run states, refusal reasons.
+	for _, s := range []string{"announced", "received", "sorted", "confirmed", "exception", "loaded", "dispatched", "arrived",
+		"picked_up", "damaged", "returned", "lot_weighed", "lot_received", "lot_packed", "lot_shipped"} {
+		used["istate_"+s] = "parcels.js, dispatch.js (item state)"
+	}
+	for _, f := range []string{"unannounced", "other_site", "scanned_twice", "wrong_bin", "wrong_route", "wrong_village", "overweight", "corrected"} {
+		used["flag_"+f] = "parcels.js (flag)"
+		used["flagwhy_"+f] = "parcels.js (flag explained)"
+	}
+	for _, k := range []string{"announced", "received", "sorted", "confirmed", "corrected", "loaded", "unloaded", "dispatched", "arrived",
+		"picked_up", "damaged", "returned", "lot_weighed", "lot_received", "lot_packed", "lot_shipped"} {
+		used["pev_"+k] = "parcels.js (event kind)"
+	}
+	for _, r := range []string{"unknown", "no_bin", "station"} {
+		used["excr_"+r] = "parcels.js (exception reason)"
+	}
+	for _, r := range []string{"manifest", "sort_code", "keyword", "none"} {
+		used["rule_"+r] = "parcels.js (sort rule)"
+	}
+	for _, c := range []string{"SF", "JD", "YTO", "ZTO", "JT", "YUNDA", "POST"} {
+		used["carrier_"+c] = "parcels.js (carrier)"
+	}
+	for _, s := range []string{"open", "departed", "closed"} {
+		used["rstate_"+s] = "dispatch.js (run state)"
+	}
+	for _, r := range []string{"unknown", "state", "other_run", "capacity", "wrong_route"} {
+		used["refuse_"+r] = "dispatch.js (refusal reason)"
+	}
+	// The hub's load warnings and refusal details dispatch.js says in words.
+	for _, m := range regexp.MustCompile(`"((?:w|rd)_[a-z_]+)"`).FindAllStringSubmatch(readStatic(t, "dispatch.js"), -1) {
+		used[m[1]] = "dispatch.js (hub's sentence)"
+	}
 	if len(used) < 20 {
 		t.Fatalf("found only %d keys in use: the patterns no longer match the sources", len(used))
 	}
 	for k, where := range used {
 		if _, ok := zh[k]; !ok {
 			t.Errorf("%s uses key %q, not in the dictionaries", where, k)
+		}
+	}
+}
+
+// The coordinators' pages link to each other and to the wall screen with
+// the same nav bar, each marked as the current one on itself; each loads
+// common.js before its own script and the nav bar's stylesheet.
+func TestCoordinatorPagesNav(t *testing.T) {
+	navRE := regexp.MustCompile(`(?s)<nav class="pages"[^>]*>(.*?)</nav>`)
+	linkRE := regexp.MustCompile(`<a href="([^"]+)"([^>]*)>`)
+	for _, name := range coordinatorPages {
+		t.Run(name, func(t *testing.T) {
+			page := readStatic(t, name)
+			m := navRE.FindStringSubmatch(page)
+			if m == nil {
+				t.Fatal("no <nav class=\"pages\">")
+			}
+			var hrefs, current []string
+			for _, l := range linkRE.FindAllStringSubmatch(m[1], -1) {
+				hrefs = append(hrefs, l[1])
+				if strings.Contains(l[2], `aria-current="page"`) {
+					current = append(current, l[1])
+				}
+			}
+			if want := append([]string{"./"}, coordinatorPages...); !slices.Equal(hrefs, want) {
+				t.Errorf("nav links %v, want %v", hrefs, want)
+			}
+			if !slices.Equal(current, []string{name}) {
+				t.Errorf("links marked current %v, want %s only", current, name)
+			}
+			if !strings.Contains(page, `href="nav.css"`) {
+				t.Error("nav.css not loaded")
+			}
+			c, own := strings.Index(page, `src="common.js"`), strings.Index(page, `src="`+strings.TrimSuffix(name, ".html")+`.js"`)
+			if c < 0 || own < 0 || c > own {
+				t.Errorf("common.js at %d, the page's script at %d: want both, common.js first", c, own)
+			}
+		})
+	}
+}
+
+// Every form control of the pages has a label: a <label for> naming its
+// id, or an aria-label.
+func TestPagesLabelInputs(t *testing.T) {
+	controlRE := regexp.MustCompile(`(?s)<(input|select|textarea)\b([^>]*)>`)
+	idRE := regexp.MustCompile(`\bid="([^"]+)"`)
+	for _, name := range pages {
+		page := readStatic(t, name)
+		for _, m := range controlRE.FindAllStringSubmatch(page, -1) {
+			if strings.Contains(m[2], "aria-label") {
+				continue
+			}
+			id := idRE.FindStringSubmatch(m[2])
+			if id == nil || !strings.Contains(page, `<label for="`+id[1]+`"`) {
+				t.Errorf("%s: %s has no label", name, strings.TrimSpace(m[0]))
+			}
+		}
+	}
+}
+
+// The logistics pages put the hub's texts (waybills, names, notes) in the
+// page as text only, never as markup.
+func TestScriptsWriteNoMarkup(t *testing.T) {
+	for _, name := range []string{"common.js", "parcels.js", "dispatch.js", "figures.js"} {
+		src := readStatic(t, name)
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+			if strings.Contains(src, bad) {
+				t.Errorf("%s uses %s", name, bad)
+			}
 		}
 	}
 }

@@ -1,8 +1,11 @@
-// What the wall screen (app.js) and the alarm page (alarms.js) do alike:
-// the dictionary and the language switch (one choice for both, kept in
+// What the wall screen (app.js), the alarm page (alarms.js) and the
+// coordinators' pages (parcels.js, dispatch.js, figures.js) do alike: the
+// dictionary and the language switch (one choice for all, kept in
 // localStorage), number and date formats, the hub's clock, JSON requests,
-// and the event stream with its reconnects and the "disconnected since"
-// banner. Loaded before either; defines one global, CountyLink.
+// the event stream with its reconnects and the "disconnected since"
+// banner; for the coordinators' pages also the sites' names, the sort
+// plans, the name sent as X-User and requests that never throw. Loaded
+// before the page's own script; defines one global, CountyLink.
 "use strict";
 // eslint-disable-next-line no-unused-vars
 var CountyLink = (() => {
@@ -50,6 +53,13 @@ var CountyLink = (() => {
       let s = (dict && (dict[lang][key] ?? dict.zh[key])) ?? key;
       if (vars) for (const k in vars) s = s.replace("{" + k + "}", vars[k]);
       return s;
+    }
+
+    // tn is t for a text about n things: the key's "_one" form when n is 1
+    // and the language has one ("1 parcel", "2 parcels").
+    function tn(key, n, vars) {
+      const one = key + "_one";
+      return t(n === 1 && dict && one in dict[lang] ? one : key, vars);
     }
 
     // Texts keyed by a value from the hub fall back to the value itself, so
@@ -115,6 +125,7 @@ var CountyLink = (() => {
     let handlers = {}, onOpen = () => {};
 
     function renderConn() {
+      if (!$("conn")) return; // a page without the stream
       const live = !connecting && downSince === 0;
       setData($("conn"), "state", live ? "live" : "down");
       setText($("conn-text"), t(live ? "conn_live" : connecting ? "conn_connecting" : "conn_down"));
@@ -183,6 +194,9 @@ var CountyLink = (() => {
       document.documentElement.lang = loc;
       document.title = t(opts.titleKey);
       for (const e of document.querySelectorAll("[data-i18n]")) setText(e, t(e.dataset.i18n));
+      for (const e of document.querySelectorAll("[data-i18n-aria]")) e.setAttribute("aria-label", t(e.dataset.i18nAria));
+      for (const e of document.querySelectorAll("[data-i18n-ph]")) e.placeholder = t(e.dataset.i18nPh);
+      for (const e of document.querySelectorAll("[data-i18n-title]")) e.title = t(e.dataset.i18nTitle);
       const btn = $("lang");
       btn.title = t("lang_label");
       btn.setAttribute("aria-label", t("lang_label"));
@@ -214,11 +228,152 @@ var CountyLink = (() => {
       });
     }
 
+    // ---- sites and sort plans (the coordinators' pages) --------------------
+
+    const sites = new Map(); // id -> site of GET api/v1/sites
+
+    // loadSites fetches the county's sites (county, townships, village
+    // points) for siteName and townships; it keeps the last list on failure.
+    async function loadSites() {
+      const r = await request("api/v1/sites");
+      if (r.ok && Array.isArray(r.body)) {
+        sites.clear();
+        for (const s of r.body) if (s && typeof s.id === "string") sites.set(s.id, s);
+      }
+      return r.ok;
+    }
+
+    // siteName is a site's name in the page's language: the Chinese name,
+    // in English the English one (full: with the Chinese one after it, as
+    // the signs read); the id itself when the site is unknown.
+    function siteName(id, full) {
+      const s = sites.get(id);
+      if (!s) return id || "";
+      if (lang === "en" && s.name_en) return full && s.name ? s.name_en + " (" + s.name + ")" : s.name_en;
+      return s.name || s.name_en || id;
+    }
+
+    // townships are the township sites, in id order.
+    function townships() {
+      return [...sites.values()].filter((s) => s.kind === "township").sort((a, b) => idCmp(a.id, b.id));
+    }
+
+    // fillTownships puts the townships in a <select>, keeping its choice
+    // (or taking want), after an "all" option when allKey names its text.
+    function fillTownships(select, want, allKey) {
+      const v = want !== undefined ? want : select.value;
+      const opts = [];
+      if (allKey) { const o = el("option"); o.value = ""; o.textContent = t(allKey); opts.push(o); }
+      for (const s of townships()) {
+        const o = el("option");
+        o.value = s.id;
+        o.textContent = siteName(s.id) + " · " + s.id;
+        opts.push(o);
+      }
+      select.replaceChildren(...opts);
+      if (opts.some((o) => o.value === v)) select.value = v;
+      return select.value;
+    }
+
+    const plans = new Map(); // township -> promise of its sort plan, null when it has none
+
+    // sortPlan is a township's sort plan (GET api/v1/sites/<id>/sortplan),
+    // null when it has none; asked once per page, again after a failure.
+    function sortPlan(tw) {
+      if (!tw) return Promise.resolve(null);
+      if (!plans.has(tw)) {
+        plans.set(tw, request("api/v1/sites/" + encodeURIComponent(tw) + "/sortplan").then((r) => {
+          if (!r.ok && r.status !== 404) plans.delete(tw);
+          return r.ok && r.body && Array.isArray(r.body.routes) ? r.body : null;
+        }));
+      }
+      return plans.get(tw);
+    }
+
     return {
       get lang() { return lang; },
-      fmt, t, tValue, now, dur, getJSON, coalesced, init, stream, checkPing,
+      fmt, t, tn, tValue, now, dur, getJSON, coalesced, init, stream, checkPing,
+      loadSites, siteName, townships, fillTownships, sortPlan,
     };
   }
 
-  return { $, setText, setData, el, parse, page };
+  // ---- helpers of the coordinators' pages ---------------------------------
+
+  const idCmp = new Intl.Collator("en", { numeric: true }).compare;
+  const USER_KEY = "countylink.user"; // who acts, sent as X-User
+  const DEFAULT_USER = "coordinator";
+  const MAX_USER_BYTES = 64; // the hub's limit, in UTF-8 bytes
+
+  // pref reads a remembered choice ("" when none); with v, keeps v first.
+  function pref(key, v) {
+    try {
+      if (v !== undefined) localStorage.setItem(key, v);
+      return localStorage.getItem(key) || "";
+    } catch (_) { return v || ""; } // storage off
+  }
+
+  // validUser is the hub's rule for X-User: 1 to 64 bytes, each character
+  // printable ASCII but the space, a letter or mark of any script, or ·.
+  function validUser(v) {
+    return !!v && new TextEncoder().encode(v).length <= MAX_USER_BYTES && /^(?:[\x21-\x7e]|\p{L}|\p{M}|·)+$/u.test(v);
+  }
+
+  // user is the name the coordinator typed on this browser, "coordinator"
+  // until then. (The accounts work replaces it with the session's user.)
+  function user() {
+    const v = pref(USER_KEY);
+    return validUser(v) ? v : DEFAULT_USER;
+  }
+
+  // userField wires the input where the coordinator types their name once:
+  // it shows the remembered name and keeps every valid change; an invalid
+  // one is marked (aria-invalid) and not kept. onCheck(ok) follows it.
+  function userField(input, onCheck) {
+    input.value = user();
+    input.maxLength = MAX_USER_BYTES;
+    input.addEventListener("input", () => {
+      const v = input.value.trim(), ok = validUser(v);
+      if (ok) { input.removeAttribute("aria-invalid"); pref(USER_KEY, v); } else input.setAttribute("aria-invalid", "true");
+      if (onCheck) onCheck(ok);
+    });
+  }
+
+  // request asks the hub for JSON, sending body (as JSON) when given and
+  // the user as X-User with any method but GET. It never throws: it
+  // answers {ok, status (0 when the hub is unreachable), body (the JSON,
+  // or null), error (the hub's message, or "")}.
+  async function request(url, opts) {
+    const o = opts || {};
+    const method = o.method || "GET";
+    const headers = { Accept: "application/json" };
+    // fetch takes only characters up to U+00FF in a header: a name in
+    // Chinese goes percent-encoded, which the hub decodes.
+    if (method !== "GET") headers["X-User"] = encodeURIComponent(user());
+    let body;
+    if (o.body !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(o.body); }
+    let res;
+    try {
+      res = await fetch(url, { method, cache: "no-store", headers, body });
+    } catch (_) {
+      return { ok: false, status: 0, body: null, error: "" };
+    }
+    const data = await res.json().catch(() => null);
+    return { ok: res.ok, status: res.status, body: data, error: data && typeof data.error === "string" ? data.error : "" };
+  }
+
+  // day is a date's day, "2026-11-29", in the browser's time zone;
+  // addDays counts n days on from such a day.
+  function day(d) {
+    const p = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate());
+  }
+  function addDays(s, n) {
+    const [y, m, d] = s.split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+  }
+
+  // query is a parameter of the page's URL, "" when absent.
+  function query(name) { return new URLSearchParams(location.search).get(name) || ""; }
+
+  return { $, setText, setData, el, parse, page, idCmp, pref, user, validUser, userField, request, day, addDays, query };
 })();

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -128,6 +129,15 @@ func actor(c echo.Context) (string, error) {
 	v := c.Request().Header.Get(actorHeader)
 	if v == "" {
 		return defaultActor, nil
+	}
+	// Browsers send only Latin-1 in headers: a Chinese name comes
+	// percent-encoded (encodeURIComponent).
+	if strings.Contains(v, "%") {
+		u, err := url.PathUnescape(v)
+		if err != nil {
+			return "", badRequest("%s %q is not valid percent-encoding", actorHeader, clip(v))
+		}
+		v = u
 	}
 	if !validName(v) {
 		return "", badRequest("%s %q must be 1 to %d bytes of letters or printable ASCII without spaces", actorHeader, clip(v), maxActorLen)

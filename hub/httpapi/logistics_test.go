@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -465,6 +466,7 @@ func TestLogisticsBadRequests(t *testing.T) {
 		{"no body", "POST", "/sites/tw01/runs", "", ``, 400, "the body must be"},
 		{"bad user", "POST", "/sites/tw01/runs", "wang fang", `{"route": "r01"}`, 400, "X-User"},
 		{"user too long", "POST", "/sites/tw01/runs", strings.Repeat("王", 22), `{"route": "r01"}`, 400, "X-User"},
+		{"user badly percent-encoded", "POST", "/sites/tw01/runs", "%E7%8E%8", `{"route": "r01"}`, 400, "X-User"},
 		{"empty load", "POST", "/runs/" + run.ID + "/load", "", `{}`, 400, "nothing to load"},
 		{"empty waybills", "POST", "/runs/" + run.ID + "/load", "", `{"waybills": []}`, 400, "nothing to load"},
 		{"waybills and bin", "POST", "/runs/" + run.ID + "/load", "", `{"waybills": ["SF1"], "bin": "b01"}`, 400, "not both"},
@@ -682,5 +684,16 @@ func TestFiguresCountWrongVillage(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("figures %+v, want 1 exception", figs)
+	}
+}
+
+// TestActorPercentEncoded: a browser sends a Chinese name percent-encoded
+// (fetch takes only Latin-1 in headers); the hub records the name.
+func TestActorPercentEncoded(t *testing.T) {
+	ts, _, _ := newLogisticsServer(t)
+	var run hub.Run
+	must(t, http.StatusCreated, "POST", ts.URL+"/api/v1/sites/tw01/runs", url.PathEscape("王芳"), `{"route": "r01"}`, &run)
+	if run.By != "王芳" {
+		t.Errorf("run opened by %q, want 王芳", run.By)
 	}
 }

@@ -37,6 +37,7 @@ type SiteView struct {
 	NameEN   string          `json:"name_en"`
 	Kind     hub.SiteKind    `json:"kind"`
 	Parent   string          `json:"parent,omitempty"`
+	Phase    int             `json:"phase,omitempty"` // a village point's rollout phase
 	Online   bool            `json:"online"`
 	LastSeen *time.Time      `json:"last_seen"`
 	Edges    []hub.EdgeState `json:"edges"`
@@ -352,7 +353,7 @@ func (s *State) ColdRooms() []RoomView {
 
 // siteView is called with s.mu held.
 func (s *State) siteView(site *hub.Site) SiteView {
-	v := SiteView{ID: site.ID, Name: site.Name, NameEN: site.NameEN, Kind: site.Kind, Parent: site.Parent, Edges: []hub.EdgeState{},
+	v := SiteView{ID: site.ID, Name: site.Name, NameEN: site.NameEN, Kind: site.Kind, Parent: site.Parent, Phase: site.Phase, Edges: []hub.EdgeState{},
 		Parcels: s.parcelsToday(site.ID)}
 	if site.Kind == hub.County {
 		// The county centre runs the hub: it is online while the hub answers.
