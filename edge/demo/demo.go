@@ -4,9 +4,17 @@
 // lines), the edge agent configuration that reads them, and simulated
 // staff who sort parcels at the scanner stations. `make run` and the
 // memory benchmark use it; nothing in a real installation does.
+//
+// RunCounty plays the hub's county around the warehouses, in compressed
+// time (Clock): trucks bring parcels with their manifests, a coordinator
+// bot per township sends vans out through the hub's API, village points
+// scan the parcels in and weigh farm produce over MQTT, the townships ship
+// the produce, and the village points of rollout phase 3 go live midway
+// (DayConfig).
 package demo
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +61,23 @@ type Options struct {
 	// Parcels is how many parcels the manifest announces ahead; the
 	// staff go round them again when they run out. Default 2000.
 	Parcels int
+
+	// Plan, when set, is the warehouse's sort plan (the county demo's,
+	// built from the hub's sites), written to the state directory for the
+	// agent's start. There is then no manifest ahead: the staff scan the
+	// parcels Unload gives them, as trucks bring them, and wait when
+	// there are none. Villages and Parcels are then unused.
+	Plan *contract.SortPlan
+	// Bins are bins to give a lamp at every station beside the plan's:
+	// the bins of the plan versions to come.
+	Bins []string
+	// Carry is how long staff take at least to carry a parcel to its bin
+	// and press confirm, in queue mode (Plan set); default 1 s, which the
+	// station's weighing needs. Without Plan they take 0.8 to 2.3 s.
+	Carry time.Duration
+	// OnScan, when set, is called for each parcel the staff scanned, in
+	// queue mode.
+	OnScan func(station string, p sim.Parcel)
 }
 
 // Warehouse is a running simulated warehouse.
@@ -65,6 +90,12 @@ type Warehouse struct {
 	rooms    []*sim.ColdRoom
 	stations []*station
 	closers  []io.Closer
+
+	// The parcels unloaded from the trucks, waiting for the staff (queue
+	// mode); more is closed and replaced when parcels come.
+	qmu   sync.Mutex
+	queue []sim.Parcel
+	more  chan struct{}
 }
 
 // station is one scanner station's simulated hardware.
@@ -72,7 +103,8 @@ type station struct {
 	id      string
 	scanner *sim.ScannerServer
 	scale   *sim.Scale
-	pins    string // prefix of its pins' names
+	pins    string   // prefix of its pins' names
+	bins    []string // the bins it has a lamp for
 	rng     *rand.Rand
 }
 
@@ -259,39 +291,31 @@ func busConfig(port string) modbus.RTUConfig {
 	return c
 }
 
-// addStations sets up the scanner stations, the sort plan and the manifest.
+// addStations sets up the scanner stations, the sort plan and, without
+// Options.Plan, the manifest.
 func (w *Warehouse) addStations(cfg *config.Config, pins string) error {
-	villages := slices.Clone(villageNames)
-	if w.opt.Villages < len(villages) {
-		villages = villages[:w.opt.Villages]
-	}
-	plan, err := sim.DemoSortPlan(w.opt.Site, villages...)
-	if err != nil {
-		return err
-	}
-	plan.Version = "demo-" + w.opt.Site
-	w.plan = plan
-	gen, err := sim.NewParcels(plan, sim.ParcelsConfig{Seed: seed(w.opt.Site), Unknown: 0.02, Outside: 0.03})
-	if err != nil {
-		return err
-	}
-	var manifest strings.Builder
-	manifest.WriteString("# demo manifest: waybill,village\n")
-	for range w.opt.Parcels {
-		p := gen.Next()
-		w.parcels = append(w.parcels, p)
-		if p.Village != "" {
-			fmt.Fprintf(&manifest, "%s,%s\n", p.Waybill, p.Village)
-		}
-	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return err
 	}
+	plan := w.opt.Plan
+	if plan == nil {
+		if err := w.listParcels(cfg); err != nil {
+			return err
+		}
+		plan = w.plan
+	} else {
+		if err := plan.Check(); err != nil {
+			return fmt.Errorf("demo %s: %w", w.opt.Site, err)
+		}
+		w.plan = plan
+		w.more = make(chan struct{})
+		// A manifest left by an earlier run would announce old parcels.
+		if err := os.Remove(filepath.Join(cfg.StateDir, "manifest.csv")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	b, _ := json.Marshal(plan)
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, "sortplan.json"), b, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.StateDir, "manifest.csv"), []byte(manifest.String()), 0o644); err != nil {
 		return err
 	}
 
@@ -334,10 +358,16 @@ func (w *Warehouse) addStations(cfg *config.Config, pins string) error {
 		for _, bin := range plan.Stations[id] {
 			bins = append(bins, bin)
 		}
+		bins = append(bins, w.opt.Bins...)
 		slices.Sort(bins)
+		bins = slices.Compact(bins)
 		for _, bin := range bins {
+			if bin == "" {
+				continue
+			}
 			out := id + "-" + bin
 			stc.Lamps[bin] = out
+			st.bins = append(st.bins, bin)
 			cfg.Outputs = append(cfg.Outputs, config.Output{ID: out, Pin: gpio.SimPrefix + st.pins + bin})
 		}
 		cfg.Outputs = append(cfg.Outputs, config.Output{ID: id + "-buzz", Pin: gpio.SimPrefix + st.pins + "buzz"})
@@ -348,27 +378,116 @@ func (w *Warehouse) addStations(cfg *config.Config, pins string) error {
 	return nil
 }
 
+// listParcels builds the plan of DemoSortPlan's villages and the parcels
+// the staff go round, with the manifest announcing them ahead.
+func (w *Warehouse) listParcels(cfg *config.Config) error {
+	villages := slices.Clone(villageNames)
+	if w.opt.Villages < len(villages) {
+		villages = villages[:w.opt.Villages]
+	}
+	plan, err := sim.DemoSortPlan(w.opt.Site, villages...)
+	if err != nil {
+		return err
+	}
+	plan.Version = "demo-" + w.opt.Site
+	w.plan = plan
+	gen, err := sim.NewParcels(plan, sim.ParcelsConfig{Seed: seed(w.opt.Site), Unknown: 0.02, Outside: 0.03})
+	if err != nil {
+		return err
+	}
+	var manifest strings.Builder
+	manifest.WriteString("# demo manifest: waybill,village\n")
+	for range w.opt.Parcels {
+		p := gen.Next()
+		w.parcels = append(w.parcels, p)
+		if p.Village != "" {
+			fmt.Fprintf(&manifest, "%s,%s\n", p.Waybill, p.Village)
+		}
+	}
+	return os.WriteFile(filepath.Join(cfg.StateDir, "manifest.csv"), []byte(manifest.String()), 0o644)
+}
+
 // villageNames are the demo's villages, eight per township at most.
 var villageNames = []string{"李家村", "王庄", "张湾村", "刘家坝", "陈家沟", "杨柳村", "赵家岭", "黄土坡"}
+
+// Unload puts parcels off a truck at the stations, in order, for the
+// staff to scan (queue mode: Options.Plan set).
+func (w *Warehouse) Unload(ps []sim.Parcel) {
+	if w.more == nil || len(ps) == 0 {
+		return
+	}
+	w.qmu.Lock()
+	w.queue = append(w.queue, ps...)
+	close(w.more)
+	w.more = make(chan struct{})
+	w.qmu.Unlock()
+}
+
+// Waiting is how many unloaded parcels the staff have not taken yet.
+func (w *Warehouse) Waiting() int {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	return len(w.queue)
+}
+
+// take gives the next unloaded parcel, waiting for one until ctx ends.
+func (w *Warehouse) take(ctx context.Context) (sim.Parcel, bool) {
+	for {
+		w.qmu.Lock()
+		if len(w.queue) > 0 {
+			p := w.queue[0]
+			w.queue[0] = sim.Parcel{}
+			w.queue = w.queue[1:]
+			w.qmu.Unlock()
+			return p, true
+		}
+		more := w.more
+		w.qmu.Unlock()
+		select {
+		case <-ctx.Done():
+			return sim.Parcel{}, false
+		case <-more:
+		}
+	}
+}
 
 // Staff runs the simulated staff of every station until ctx ends: each
 // puts a parcel on the scale, scans it, waits for a lamp, carries it to
 // the bin and presses confirm, then takes the next. seeLamps false is for
 // an agent in another process, whose lamps cannot be seen from here: the
 // staff then pause instead of waiting for the lamp and do not confirm.
+// Without Options.Plan the staff go round the parcels of the manifest;
+// with it they take the parcels Unload gives them.
 func (w *Warehouse) Staff(ctx context.Context, seeLamps bool) {
 	var wg sync.WaitGroup
 	for i, st := range w.stations {
+		var next func(context.Context) (sim.Parcel, bool)
+		carry := [2]time.Duration{800 * time.Millisecond, 2300 * time.Millisecond}
+		if w.opt.Plan != nil {
+			next = w.take
+			c := cmp.Or(w.opt.Carry, time.Second)
+			carry = [2]time.Duration{c, c + c/2}
+		} else {
+			n := i
+			next = func(context.Context) (sim.Parcel, bool) {
+				p := w.parcels[n%len(w.parcels)]
+				n += len(w.stations)
+				return p, true
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st.work(ctx, w.parcels, i, len(w.stations), w.plan, w.opt.ParcelEvery, seeLamps)
+			st.work(ctx, next, w.opt.ParcelEvery, carry, seeLamps, w.opt.OnScan)
 		}()
 	}
 	wg.Wait()
 }
 
-func (st *station) work(ctx context.Context, parcels []sim.Parcel, first, step int, plan *contract.SortPlan, every time.Duration, seeLamps bool) {
+// work is one station's staff: next gives the parcels, every is the mean
+// pause between two, carry the time to carry one to its bin.
+func (st *station) work(ctx context.Context, next func(context.Context) (sim.Parcel, bool), every time.Duration,
+	carry [2]time.Duration, seeLamps bool, onScan func(string, sim.Parcel)) {
 	if st.scanner.WaitClient(ctx) != nil {
 		return
 	}
@@ -380,15 +499,28 @@ func (st *station) work(ctx context.Context, parcels []sim.Parcel, first, step i
 			return true
 		}
 	}
-	for i := first; ctx.Err() == nil; i += step {
-		p := parcels[i%len(parcels)]
+	lamps := make([]*gpio.SimPin, len(st.bins))
+	for i, bin := range st.bins {
+		lamps[i] = gpio.Sim(st.pins + bin)
+	}
+	highs := func() uint64 {
+		var n uint64
+		for _, l := range lamps {
+			n += l.State().Highs
+		}
+		return n
+	}
+	for ctx.Err() == nil {
+		p, ok := next(ctx)
+		if !ok {
+			return
+		}
 		kg := 0.2 + st.rng.Float64()*st.rng.Float64()*12 // mostly small parcels
 		st.scale.Place(float64(int(kg*100))/100, 300*time.Millisecond)
 		if !sleep(150 * time.Millisecond) {
 			return
 		}
-		lamp := gpio.Sim(st.pins + p.Bin(plan, st.id))
-		before := lamp.State().Highs
+		before := highs()
 		switch n := st.rng.IntN(100); {
 		case n < 2:
 			st.scanner.SendNoise(sim.ScanGarbage) // a scanner misread
@@ -401,17 +533,24 @@ func (st *station) work(ctx context.Context, parcels []sim.Parcel, first, step i
 			}
 			continue
 		}
+		if onScan != nil {
+			onScan(st.id, p)
+		}
 		if seeLamps {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := lamp.Wait(wctx, func(s gpio.SimState) bool { return s.Highs > before })
-			cancel()
-			if err == nil && sleep(time.Duration(800+st.rng.IntN(1500))*time.Millisecond) {
+			// Whichever bin the station lights: the staff follow the lamp.
+			lit := false
+			for deadline := time.Now().Add(5 * time.Second); !lit && time.Now().Before(deadline); {
+				if lit = highs() > before; !lit && !sleep(20*time.Millisecond) {
+					return
+				}
+			}
+			if lit && sleep(carry[0]+time.Duration(st.rng.Int64N(int64(carry[1]-carry[0])+1))) {
 				gpio.Sim(st.pins+"ok").Pulse(ctx, pgpio.Low, 120*time.Millisecond)
 			}
 		}
 		st.scale.Set(0)
 		half := every / 2
-		if !sleep(half + time.Duration(st.rng.Int64N(int64(every)))) {
+		if !sleep(half + time.Duration(st.rng.Int64N(int64(every)+1))) {
 			return
 		}
 	}

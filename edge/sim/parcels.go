@@ -105,6 +105,11 @@ type ParcelsConfig struct {
 	// Outside is the share of parcels, with a carrier's waybill, that the
 	// manifest sends to a village the plan has no route for.
 	Outside float64
+	// Names gives village point ids their names (a sites file's), for
+	// plans whose keywords do not line up with their villages (a route's
+	// keywords are its villages' names and short names, as in
+	// hub/sites.DemoPlan). A village it leaves out is named as without it.
+	Names map[string]string
 }
 
 // DefaultParcelsConfig returns the default mix with 3% unknown codes and
@@ -194,8 +199,8 @@ type Parcels struct {
 }
 
 // NewParcels returns a stream for plan's villages. A village's name is
-// the route's keyword at the village's position when there is one (as in
-// DemoSortPlan), else its id.
+// its name in cfg.Names, else the route's keyword at the village's
+// position when there is one (as in DemoSortPlan), else its id.
 func NewParcels(plan *contract.SortPlan, cfg ParcelsConfig) (*Parcels, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -214,7 +219,9 @@ func NewParcels(plan *contract.SortPlan, cfg ParcelsConfig) (*Parcels, error) {
 	for _, r := range plan.Routes {
 		for i, v := range r.Villages {
 			name := v
-			if i < len(r.Keywords) && r.Keywords[i] != "" {
+			if n := cfg.Names[v]; n != "" {
+				name = n
+			} else if i < len(r.Keywords) && r.Keywords[i] != "" {
 				name = r.Keywords[i]
 			}
 			g.villages = append(g.villages, parcelVillage{id: v, name: name, route: r.ID})

@@ -125,6 +125,36 @@ func TestParcelsDecide(t *testing.T) {
 	}
 }
 
+// TestParcelsNames: with names for the village points, as a plan whose
+// keywords are not one per village has (hub/sites.DemoPlan), parcels carry
+// the villages' own names; a village left out keeps its keyword.
+func TestParcelsNames(t *testing.T) {
+	plan := &contract.SortPlan{V: contract.SchemaVersion, Site: "tw01", Version: "x",
+		Routes: []contract.Route{
+			{ID: "r01", Villages: []string{"tw01-v01", "tw01-v02"}, Keywords: []string{"长兴村", "长兴", "栗园村", "栗园"}},
+			{ID: "r02", Villages: []string{"tw01-v03"}, Keywords: []string{"白石嘴村"}},
+		},
+		Stations:     map[string]map[string]string{"s1": {"r01": "b01", "r02": "b02"}},
+		ExceptionBin: map[string]string{"s1": "b99"},
+	}
+	g, err := sim.NewParcels(plan, sim.ParcelsConfig{Seed: 3, Names: map[string]string{"tw01-v01": "长兴村", "tw01-v02": "栗园村"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"tw01-v01": "长兴村", "tw01-v02": "栗园村", "tw01-v03": "白石嘴村"}
+	seen := map[string]bool{}
+	for range 300 {
+		p := g.Next()
+		if p.VillageName != want[p.Village] {
+			t.Fatalf("%+v: want the name %q", p, want[p.Village])
+		}
+		seen[p.Village] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("villages drawn %v", seen)
+	}
+}
+
 func TestParcelsCarrierMix(t *testing.T) {
 	mix := map[waybill.Carrier]float64{waybill.SF: 1, waybill.JD: 1, waybill.YTO: 2, waybill.ZTO: 4, waybill.JT: 3, waybill.Yunda: 3, waybill.ChinaPost: 6}
 	g, err := sim.NewParcels(demoPlan(t), sim.ParcelsConfig{Seed: 42, Mix: mix})

@@ -44,8 +44,11 @@ type Watcher struct {
 	// Options.Sites lists the townships, a file named "<site>_..." (tw01_sf.csv)
 	// is for that site; otherwise its rows must name their site.
 	Options Options
-	Store   Store
-	Log     *slog.Logger
+	// OptionsFunc, when set, gives the options for each file instead of
+	// Options: the sites may change while the hub runs.
+	OptionsFunc func() Options
+	Store       Store
+	Log         *slog.Logger
 
 	seen map[string]stat // files waiting to be stable, by name
 	done map[stat]bool   // files handled but not moved away
@@ -149,12 +152,19 @@ func wanted(name string) bool {
 	return ext == ".csv" || ext == ".json"
 }
 
+func (w *Watcher) options() Options {
+	if w.OptionsFunc != nil {
+		return w.OptionsFunc()
+	}
+	return w.Options
+}
+
 // importFile imports one file and moves it. ok is false when the file
 // stays to be tried again.
 func (w *Watcher) importFile(ctx context.Context, s stat) (FileReport, bool) {
 	log := w.log().With("file", s.name)
 	rep := FileReport{File: s.name}
-	opts := w.Options
+	opts := w.options()
 	opts.Source = s.name
 	if opts.Site == "" {
 		opts.Site = w.siteOf(s.name)
@@ -208,7 +218,7 @@ func (w *Watcher) siteOf(name string) string {
 	if !ok {
 		return ""
 	}
-	for _, s := range w.Options.Sites {
+	for _, s := range w.options().Sites {
 		if s == prefix {
 			return s
 		}

@@ -28,7 +28,7 @@ type Manifests struct {
 	db       *sqlite.DB
 	commands *command.Tracker
 	log      *slog.Logger
-	opts     manifest.Options
+	sites    func() []hub.Site
 	edges    func(site string) []hub.EdgeState
 
 	mu      sync.Mutex
@@ -39,9 +39,15 @@ type Manifests struct {
 	announced func(waybills []string)
 }
 
-func newManifests(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
+func newManifests(db *sqlite.DB, cmds *command.Tracker, sites func() []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
+	return &Manifests{db: db, commands: cmds, log: log, sites: sites, edges: edges, pushing: map[[2]string]bool{}}
+}
+
+// options are the import options of the sites as they are now: a village
+// point added through the API is known to the next import.
+func (m *Manifests) options() manifest.Options {
 	opts := manifest.Options{Source: "api"}
-	for _, s := range siteList {
+	for _, s := range m.sites() {
 		if s.Kind == hub.Township {
 			opts.Sites = append(opts.Sites, s.ID)
 		}
@@ -53,13 +59,13 @@ func newManifests(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edg
 			opts.Villages = append(opts.Villages, manifest.Village{ID: s.ID, Site: s.Parent, Names: names})
 		}
 	}
-	return &Manifests{db: db, commands: cmds, log: log, opts: opts, edges: edges, pushing: map[[2]string]bool{}}
+	return opts
 }
 
 // Options are the import options for a batch for site ("" for the rows'
 // own site column), from source.
 func (m *Manifests) Options(site, source string) manifest.Options {
-	o := m.opts
+	o := m.options()
 	o.Site, o.Source = site, source
 	return o
 }
@@ -72,7 +78,7 @@ func (m *Manifests) Imported(b *manifest.Batch) {
 	}
 	for site := range sites {
 		for _, e := range m.edges(site) {
-			if e.Online {
+			if e.Online && e.Agent != "" { // an edge agent, not a handheld
 				go m.push(site, e.Edge)
 			}
 		}

@@ -133,7 +133,7 @@ func (m *Main) Open() (err error) {
 	m.Commands = command.New(command.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
 		return m.Ingest.Publish(ctx, topic, payload)
 	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
-	m.Manifests = newManifests(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "manifests"))
+	m.Manifests = newManifests(m.DB, m.Commands, m.State.AllSites, m.edgesOf, m.Log.With("component", "manifests"))
 	m.Manifests.noPush = cfg.Manifests.NoPush
 	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
 		return err
@@ -199,8 +199,9 @@ func (m *Main) Open() (err error) {
 	go m.Alarms.run(base)
 	go m.Corrector.run(base)
 	if cfg.Manifests.Dir != "" {
-		w := &manifest.Watcher{Dir: cfg.Manifests.Dir, PollInterval: cfg.Manifests.Poll, Options: m.Manifests.Options("", "folder"),
-			Store: m.Manifests, Log: m.Log.With("component", "manifests")}
+		w := &manifest.Watcher{Dir: cfg.Manifests.Dir, PollInterval: cfg.Manifests.Poll,
+			OptionsFunc: func() manifest.Options { return m.Manifests.Options("", "folder") },
+			Store:       m.Manifests, Log: m.Log.With("component", "manifests")}
 		go func() {
 			if err := w.Run(base); err != nil && base.Err() == nil {
 				m.Log.Error("manifest drop folder stopped", "dir", cfg.Manifests.Dir, "err", err)

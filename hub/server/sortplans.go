@@ -95,7 +95,7 @@ func (p *SortPlans) Put(ctx context.Context, site string, raw []byte) (string, [
 	}
 	var sent []string
 	for _, e := range p.edges(site) {
-		if e.Online {
+		if e.Online && e.Agent != "" { // an edge agent, not a handheld
 			sent = append(sent, e.Edge)
 			go p.push(site, e.Edge, b)
 		}

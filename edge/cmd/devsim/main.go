@@ -3,10 +3,14 @@
 //
 //	devsim -serve 127.0.0.1:1502 -rooms 2
 //	    serve simulated cold-room transmitters (units 1..N) over Modbus TCP
-//	devsim -county -hub http://127.0.0.1:8080 -broker tcp://127.0.0.1:18830
-//	    ask the hub for its cold rooms, simulate each township's warehouse
-//	    (transmitters, a controller on RS-485, scales, scanners, GPIO, staff
-//	    sorting parcels) and run one real edge agent per township (make run)
+//	devsim -county -hub http://127.0.0.1:8080 -broker tcp://127.0.0.1:18830 -day 20m
+//	    ask the hub for its sites and cold rooms, simulate each township's
+//	    warehouse (transmitters, a controller on RS-485, scales, scanners,
+//	    GPIO, staff sorting parcels) with one real edge agent each, and play
+//	    the county's days, a simulated day in -day of real time: trucks
+//	    with manifests, coordinators sending vans out, village points
+//	    scanning parcels in and weighing farm produce, phase 3 of the
+//	    village points going live -rollout after the start (make run)
 //	devsim -warehouse tw01 -rooms 19 -stations 2 -write-config edge.yaml
 //	    simulate one warehouse and write the configuration an edge-agent in
 //	    another process reads it with (the memory benchmark)
@@ -21,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,7 +44,10 @@ func run() int {
 	warehouse := flag.String("warehouse", "", "simulate the warehouse of this township for an edge-agent in another process")
 	stations := flag.Int("stations", 2, "scanner stations per warehouse")
 	writeConfig := flag.String("write-config", "edge.yaml", "with -warehouse: where to write the agent's configuration")
-	every := flag.Duration("parcel-every", 5*time.Second, "mean time between parcels at a station")
+	every := flag.Duration("parcel-every", 0, "mean pause of the staff between parcels at a station (default 5s with -warehouse, 20 simulated seconds with -county)")
+	day := flag.Duration("day", 20*time.Minute, "with -county: real time a simulated day of the townships takes (the cold rooms keep -speed)")
+	rollout := flag.Duration("rollout", 6*time.Hour, "with -county: simulated time after the start (06:00 of day 1) at which phase 3 of the village points goes live; negative for never")
+	townships := flag.String("townships", "", "with -county: simulate only these townships, separated by commas")
 	hubURL := flag.String("hub", "http://127.0.0.1:8080", "with -county: the hub whose cold rooms to simulate")
 	brokerURL := flag.String("broker", "tcp://127.0.0.1:1883", "with -county: the broker the edge agents publish to")
 	stateDir := flag.String("state", "data/edges", "with -county: state directory of the edge agents")
@@ -66,14 +74,24 @@ func run() int {
 		<-ctx.Done()
 		return 0
 	case *county:
+		cfg := demo.DefaultDayConfig()
+		cfg.Rollout = *rollout
+		var only []string
+		if *townships != "" {
+			only = strings.Split(*townships, ",")
+		}
 		err := demo.RunCounty(ctx, log, demo.CountyOptions{Hub: *hubURL, Broker: *brokerURL, StateDir: *stateDir,
-			Interval: *interval, Speed: *speed, Stations: *stations, ParcelEvery: *every})
+			Interval: *interval, Speed: *speed, Stations: *stations, ParcelEvery: *every, Day: *day, DayConfig: &cfg,
+			Townships: only})
 		if err != nil {
 			log.Error("county simulation", "err", err)
 			return 1
 		}
 		return 0
 	case *warehouse != "":
+		if *every <= 0 {
+			*every = 5 * time.Second
+		}
 		if err := runWarehouse(ctx, *warehouse, *rooms, *stations, *brokerURL, *stateDir, *writeConfig, *interval, *speed, *every); err != nil {
 			log.Error("warehouse simulation", "err", err)
 			return 1
