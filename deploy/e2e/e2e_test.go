@@ -293,7 +293,7 @@ func waitRoomEvent(t *testing.T, events <-chan sseEvent, site, room string, want
 	}
 }
 
-func mqttClient(t *testing.T, url, id string) mqtt.Client {
+func mqttClient(t testing.TB, url, id string) mqtt.Client {
 	t.Helper()
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetAutoReconnect(false))
 	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {

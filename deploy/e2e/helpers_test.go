@@ -87,7 +87,7 @@ func startHub(t *testing.T, mutate func(*server.Config)) *server.Main {
 
 // waitHealthy waits until the hub at addr answers /healthz with 200: it has
 // subscribed, so its session at the broker exists.
-func waitHealthy(t *testing.T, addr string) {
+func waitHealthy(t testing.TB, addr string) {
 	t.Helper()
 	waitFor(t, 15*time.Second, "hub ready", func() error {
 		resp, err := http.Get("http://" + addr + "/healthz")
@@ -121,7 +121,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // waitFor polls f until it succeeds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
+func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -134,7 +134,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Fatalf("%s: not within %v: %v", what, timeout, err)
 }
 
-func getJSON(t *testing.T, url string, v any) error {
+func getJSON(t testing.TB, url string, v any) error {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -261,7 +261,7 @@ type sseEvent struct {
 	at        time.Time
 }
 
-func subscribeSSE(t *testing.T, url string) <-chan sseEvent {
+func subscribeSSE(t testing.TB, url string) <-chan sseEvent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
