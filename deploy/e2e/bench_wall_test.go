@@ -107,7 +107,7 @@ func procCPU(pid int) time.Duration {
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // after the command name
-	ut, _ := strconv.ParseInt(f[11], 10, 64)                // field 14 of the line
+	ut, _ := strconv.ParseInt(f[11], 10, 64)                 // field 14 of the line
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
