@@ -404,8 +404,8 @@ const ExampleRoomRules = `{"v":1,"site":"tw01","version":"2026-11-29.1","rules":
 // AlarmKind is what an alarm is about.
 type AlarmKind uint8
 
-// Alarm kinds. The evaluator raises the room kinds; EdgeOffline is the
-// hub's.
+// Alarm kinds. The evaluator raises the room kinds; EdgeOffline and
+// EdgeFlood are the hub's.
 const (
 	AlarmHigh        AlarmKind = iota + 1 // temperature above the high limit
 	AlarmLow                              // temperature below the low limit
@@ -413,14 +413,15 @@ const (
 	AlarmSensorFault                      // no valid temperature: probe fault, implausible, frozen, clock
 	AlarmNoData                           // no temperature at all for too long
 	AlarmEdgeOffline                      // the edge box is offline
+	AlarmEdgeFlood                        // the edge sends far more than it should: the hub drops some
 
-	NumAlarmKinds = int(AlarmEdgeOffline) + 1 // for arrays indexed by kind
+	NumAlarmKinds = int(AlarmEdgeFlood) + 1 // for arrays indexed by kind
 )
 
-var alarmKindNames = [NumAlarmKinds]string{"", "high", "low", "door_open", "sensor_fault", "no_data", "edge_offline"}
+var alarmKindNames = [NumAlarmKinds]string{"", "high", "low", "door_open", "sensor_fault", "no_data", "edge_offline", "edge_flood"}
 
 // String is the kind's wire name: high, low, door_open, sensor_fault,
-// no_data, edge_offline.
+// no_data, edge_offline, edge_flood.
 func (k AlarmKind) String() string {
 	if int(k) < len(alarmKindNames) && k != 0 {
 		return alarmKindNames[k]

@@ -34,13 +34,18 @@ type Config struct {
 	// timers of the rooms concerned follow their readings' times, so no
 	// door or no-data alarm is raised that a queued reading would refute.
 	CatchUp time.Duration `yaml:"catch_up"`
+	// FloodClearAfter is how long an edge must go without the hub
+	// dropping its readings before its edge_flood alarm clears.
+	FloodClearAfter time.Duration `yaml:"flood_clear_after"`
 }
 
 // DefaultConfig returns the defaults: an edge alarm after 5 minutes
 // offline and no edge re-alarm, readings up to 2 minutes in the future,
-// updates for every 1 °C worse, 5 minutes to catch up.
+// updates for every 1 °C worse, 5 minutes to catch up, a flood alarm
+// cleared after 5 minutes without drops.
 func DefaultConfig() Config {
-	return Config{EdgeOfflineAfter: 5 * time.Minute, MaxFuture: 2 * time.Minute, PeakStepC: 1, CatchUp: 5 * time.Minute}
+	return Config{EdgeOfflineAfter: 5 * time.Minute, MaxFuture: 2 * time.Minute, PeakStepC: 1, CatchUp: 5 * time.Minute,
+		FloodClearAfter: 5 * time.Minute}
 }
 
 // Validate names the first member out of its range.
@@ -48,6 +53,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.EdgeOfflineAfter < 0 || c.EdgeOfflineAfter > contract.MaxRuleDuration:
 		return fmt.Errorf("edge_offline_after: %v must be 0 to %v", c.EdgeOfflineAfter, contract.MaxRuleDuration)
+	case c.FloodClearAfter < time.Second || c.FloodClearAfter > contract.MaxRuleDuration:
+		return fmt.Errorf("flood_clear_after: %v must be 1s to %v", c.FloodClearAfter, contract.MaxRuleDuration)
 	case c.EdgeReAlarm < 0 || c.EdgeReAlarm > 7*24*time.Hour:
 		return fmt.Errorf("edge_re_alarm: %v must be 0 to 168h", c.EdgeReAlarm)
 	case c.MaxFuture < 0 || c.MaxFuture > time.Hour:
@@ -149,6 +156,10 @@ type edge struct {
 	online bool
 	since  time.Time // offline since
 	alarm  *entry
+
+	flood     *entry    // the edge_flood alarm, while the hub drops the edge's readings
+	floodLast time.Time // the last drop
+	dropped   uint64    // readings dropped since the flood alarm was raised
 }
 
 // entry is an alarm and what the Engine needs to know about its last event.
@@ -569,6 +580,11 @@ func (e *Engine) Tick(now time.Time) {
 		}
 	}
 	for _, ed := range e.edgeOrder {
+		if ed.flood != nil && now.Sub(ed.floodLast) >= e.cfg.FloodClearAfter {
+			en := ed.flood
+			ed.flood, ed.dropped = nil, 0
+			e.closeAlarm(en, now, "")
+		}
 		switch {
 		case ed.online:
 		case ed.alarm != nil:
@@ -628,6 +644,42 @@ func (e *Engine) raiseEdge(ed *edge, at time.Time) {
 			}
 		}
 	}
+}
+
+// EdgeFlood records that the hub dropped dropped live readings of an edge
+// sending over its rate, at at: one edge_flood alarm per edge, updated
+// while the flood goes on and cleared by Tick after Config.FloodClearAfter
+// without a drop. The other edges' readings are not held back by it; a
+// coordinator must look at the box (a misconfigured poll interval, a
+// faulty agent).
+func (e *Engine) EdgeFlood(site, edgeID string, dropped uint64, at time.Time) {
+	if dropped == 0 {
+		return
+	}
+	e.mu.Lock()
+	k := edgeKey{site, edgeID}
+	ed := e.edges[k]
+	if ed == nil {
+		ed = &edge{key: k, online: true}
+		e.edges[k] = ed
+		e.reorder()
+	}
+	ed.floodLast = at
+	ed.dropped += dropped
+	if en := ed.flood; en != nil {
+		en.Message, en.Updated = floodMessage(edgeID, ed.dropped), at
+		e.emit(Updated, at, en)
+	} else {
+		en := &entry{Alarm: Alarm{
+			ID: e.newID(site, edgeID, contract.AlarmEdgeFlood), Site: site, Edge: edgeID,
+			Source: edgeID, Kind: contract.AlarmEdgeFlood, Severity: contract.SeverityWarning, State: StateActive,
+			Message: floodMessage(edgeID, ed.dropped), Raised: at, Updated: at, Notified: at, Count: 1,
+		}}
+		ed.flood = en
+		e.byID[en.ID] = en
+		e.emit(Raised, at, en)
+	}
+	e.unlockFlush()
 }
 
 // Ack acknowledges an active alarm: by names who (required), comment says

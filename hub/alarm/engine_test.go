@@ -690,3 +690,40 @@ func TestFirstReadingsReplayed(t *testing.T) {
 		t.Fatalf("active %+v, want one high alarm raised at minute 6", act)
 	}
 }
+
+// TestEdgeFlood: the hub dropping an edge's readings raises one
+// edge_flood alarm, updated while it goes on, kept across a restart, and
+// cleared after FloodClearAfter without a drop. The rooms behind the edge
+// are not suppressed: their readings still come within the rate.
+func TestEdgeFlood(t *testing.T) {
+	g := newRig(t, testRule("cr1"))
+	g.run(time.Minute, map[string]float64{"cr1": 2})
+	g.e.EdgeFlood("tw01", "tw01-e1", 4800, g.clk.Now())
+	g.run(time.Minute, map[string]float64{"cr1": 2})
+	g.e.EdgeFlood("tw01", "tw01-e1", 300, g.clk.Now())
+	g.e.EdgeFlood("tw01", "tw01-e1", 0, g.clk.Now()) // nothing new: nothing
+	g.want("raised edge_flood tw01-e1@1m0s", "updated edge_flood tw01-e1@2m0s")
+	a := g.active(contract.AlarmEdgeFlood, "tw01-e1")
+	if a == nil || !strings.Contains(a.Message, "5100") || a.Severity != contract.SeverityWarning || a.Edge != "tw01-e1" {
+		t.Fatalf("flood alarm %+v", a)
+	}
+	snap, err := g.e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(DefaultConfig(), g.log, g.clk.Now)
+	if err := e.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetRules(g.rules); err != nil {
+		t.Fatal(err)
+	}
+	g.e = e
+	if b := g.active(contract.AlarmEdgeFlood, "tw01-e1"); b == nil || b.ID != a.ID {
+		t.Fatalf("after a restart %+v", g.e.Active())
+	}
+	g.run(4*time.Minute+50*time.Second, map[string]float64{"cr1": 2})
+	g.want()
+	g.run(20*time.Second, map[string]float64{"cr1": 2})
+	g.want("cleared edge_flood tw01-e1@7m0s")
+}

@@ -59,6 +59,11 @@ func edgeMessage(edge string, since time.Time, rooms int) string {
 		edge, at, rooms, edge, at, rooms)
 }
 
+func floodMessage(edge string, dropped uint64) string {
+	return fmt.Sprintf("边缘网关 %s 发送过快，中心已丢弃其 %d 条实时读数，请检查其配置 / Edge %s sends far too fast: the hub dropped %d of its live readings; check its configuration",
+		edge, dropped, edge, dropped)
+}
+
 // human writes a duration for people: "10 分钟" and "10 min".
 func human(d time.Duration) (zh, en string) {
 	switch {

@@ -108,7 +108,18 @@ func (e *Engine) Restore(b []byte) error {
 		if a.Peak != nil {
 			en.shownPeak = *a.Peak
 		}
-		if a.Kind == contract.AlarmEdgeOffline {
+		if a.Kind == contract.AlarmEdgeFlood {
+			k := edgeKey{a.Site, a.Source}
+			ed := edges[k]
+			if ed == nil {
+				ed = &edge{key: k, online: true}
+				edges[k] = ed
+			}
+			if ed.flood != nil {
+				continue
+			}
+			ed.flood, ed.floodLast = en, a.Updated
+		} else if a.Kind == contract.AlarmEdgeOffline {
 			k := edgeKey{a.Site, a.Source}
 			ed := edges[k]
 			if ed == nil {

@@ -39,6 +39,7 @@ import (
 	"github.com/countylink/countylink/dashboard"
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/command"
+	"github.com/countylink/countylink/hub/ingest"
 	"github.com/countylink/countylink/hub/live"
 	"github.com/countylink/countylink/hub/metrics"
 	"github.com/countylink/countylink/hub/state"
@@ -77,6 +78,9 @@ type Server struct {
 	ColdChain *ColdChain
 	// Manifests imports courier manifests; without it they get 503.
 	Manifests Manifests
+	// Traffic lists what each edge sent (the ingest's counts); without it
+	// /edges/traffic gets 503.
+	Traffic func() []ingest.EdgeTraffic
 	// SortPlans keeps the townships' sort plans; without it they get 503.
 	SortPlans SortPlans
 	// Logistics keeps parcels, lots, runs, figures and the audit log;
@@ -112,6 +116,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/metrics", s.metrics)
 	api := e.Group("/api/v1")
 	api.GET("/sites", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.Sites()) })
+	api.GET("/edges/traffic", s.edgeTraffic)
 	api.GET("/coldrooms", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.ColdRooms()) })
 	api.GET("/stream", s.stream)
 	api.GET("/parcels/events", s.parcelEvents)
@@ -398,4 +403,18 @@ func clip(s string) string {
 		return s[:70] + "…"
 	}
 	return s
+}
+
+// edgeTraffic lists what each edge sent, the edges with most dropped and
+// rejected messages first: GET /api/v1/edges/traffic?limit=.
+func (s *Server) edgeTraffic(c echo.Context) error {
+	if s.Traffic == nil {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "edge traffic is not available")
+	}
+	limit, err := limitQuery(c, 100, 10000)
+	if err != nil {
+		return err
+	}
+	t := s.Traffic()
+	return c.JSON(http.StatusOK, t[:min(limit, len(t))])
 }

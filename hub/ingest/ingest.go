@@ -57,6 +57,15 @@ type Config struct {
 	// is stored (the sort corrector, which must answer while staff still
 	// stand at the station). It must not block or change the event.
 	OnEvent func(ev *hub.ParcelEvent)
+	// EdgeRate is the live readings an edge may send a second, EdgeBurst
+	// how many more in a burst (see traffic.go): those over are dropped and
+	// reported to OnFlood. Zero takes the defaults (100 a second, a burst
+	// of ten seconds' worth); a negative rate turns the limit off.
+	EdgeRate  float64
+	EdgeBurst int
+	// OnFlood, when set, is told every few seconds of the live readings
+	// dropped per edge since it was last told.
+	OnFlood func(site, edge string, dropped uint64, at time.Time)
 	// OnSubscribed, when set, is called each time the ingest has
 	// (re)subscribed after connecting: the moment to publish retained
 	// messages again.
@@ -116,12 +125,14 @@ type Ingest struct {
 	client   mqtt.Client
 	ready    atomic.Bool
 
+	traffic *traffic
+
 	skewLogMu sync.Mutex
 	skewLog   map[string]time.Time // edge -> last time its skew was logged
 
-	received, duplicates, stored, writeErrors, corrected, clockFlagged, storeRejected *metrics.Counter
-	rejected                                                                          *metrics.CounterVec
-	writeLatency                                                                      *metrics.Histogram
+	received, duplicates, stored, writeErrors, corrected, clockFlagged, storeRejected, flooded *metrics.Counter
+	rejected                                                                                   *metrics.CounterVec
+	writeLatency                                                                               *metrics.Histogram
 
 	eventsReceived, eventsStored, eventExceptions *metrics.CounterVec
 	eventWriteErrors, eventsRefused               *metrics.Counter
@@ -148,11 +159,17 @@ func New(cfg Config, series hub.SeriesWriter, store Store, st *state.State, reg 
 	if cfg.TopicPrefix == "" {
 		cfg.TopicPrefix = contract.DefaultPrefix
 	}
+	if cfg.EdgeRate == 0 {
+		cfg.EdgeRate = 100
+	}
+	if cfg.EdgeBurst <= 0 {
+		cfg.EdgeBurst = int(max(10*cfg.EdgeRate, 1))
+	}
 	reasons := make([]string, 0, len(contract.Reasons)+1)
 	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
 		reasons = append(reasons, string(r))
 	}
-	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log,
+	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log, traffic: newTraffic(),
 		dedup: newDedup(200_000), queue: make(chan item, cfg.QueueSize), skewLog: map[string]time.Time{},
 		received:      reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
 		rejected:      reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
@@ -162,6 +179,7 @@ func New(cfg Config, series hub.SeriesWriter, store Store, st *state.State, reg 
 		clockFlagged:  reg.NewCounter("countylink_hub_clock_flagged_total", "Readings and parcel events whose time stayed implausible after skew correction: stored at receive time with a clock fault."),
 		storeRejected: reg.NewCounter("countylink_hub_readings_refused_by_store_total", "Readings the series store refused for their content (dropped, logged)."),
 		corrected:     reg.NewCounter("countylink_hub_clock_corrected_total", "Messages whose timestamps were corrected for edge clock skew."),
+		flooded:       reg.NewCounter("countylink_hub_readings_dropped_over_rate_total", "Live readings dropped because their edge sent over its rate (per edge: /api/v1/edges/traffic)."),
 		writeLatency:  reg.NewHistogram("countylink_hub_store_write_seconds", "Series store write latency per batch.", .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5),
 		eventsReceived: reg.NewCounterVec("countylink_hub_parcel_events_received_total", "Valid parcel events received, duplicates included, by kind.",
 			"kind", contract.EventSorted, contract.EventConfirmed),
@@ -203,6 +221,20 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
+	if in.cfg.OnFlood != nil {
+		go func() {
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-tick.C:
+					in.traffic.report(now, in.cfg.OnFlood)
+				}
+			}
+		}()
+	}
 	handle := func(_ mqtt.Client, m mqtt.Message) {
 		in.Handle(m.Topic(), m.Payload(), m.Retained(), time.Now(), m.Ack)
 	}
@@ -306,8 +338,16 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			in.queue <- item{r: r, ev: ev, ack: ack}
 		}
 	}()
+	var tc *edgeCount // the sending edge's counts, when it is at a known site
+	if t, err := contract.ParseTopic(in.cfg.TopicPrefix, topic); err == nil && in.state.KnownSite(t.Site) {
+		tc = in.traffic.of(t.Site, t.Edge)
+		tc.received.Add(1)
+	}
 	t, msg, err := contract.Decode(in.cfg.TopicPrefix, topic, payload)
 	if err != nil {
+		if tc != nil {
+			tc.rejected.Add(1)
+		}
 		in.reject(contract.ReasonOf(err), topic, err)
 		return
 	}
@@ -319,6 +359,11 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 	case *contract.Telemetry:
 		if in.dedup.seen(m.ID) {
 			in.duplicates.Inc()
+			return
+		}
+		if tc != nil && in.cfg.EdgeRate > 0 && recv.Sub(m.TS) < liveWindow && !tc.allow(m.TS, in.cfg.EdgeRate, float64(in.cfg.EdgeBurst)) {
+			tc.dropped.Add(1)
+			in.flooded.Inc()
 			return
 		}
 		reported := m.TS
@@ -689,8 +734,10 @@ type Stats struct {
 func (in *Ingest) Stats() Stats {
 	s := Stats{Received: in.received.Value(), Duplicates: in.duplicates.Value(), Stored: in.stored.Value(),
 		WriteErrors: in.writeErrors.Value(), Corrected: in.corrected.Value(), ClockFlagged: in.clockFlagged.Value(), Rejected: map[contract.Reason]uint64{},
-		EventsStored:     in.eventsStored.Value(contract.EventSorted) + in.eventsStored.Value(contract.EventConfirmed),
 		EventWriteErrors: in.eventWriteErrors.Value()}
+	for _, k := range contract.EventKinds {
+		s.EventsStored += in.eventsStored.Value(k)
+	}
 	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
 		s.Rejected[r] = in.rejected.Value(string(r))
 	}

@@ -13,6 +13,7 @@ const (
 	KindSensorFault Kind = "sensor_fault" // a probe reports no valid value
 	KindNoData      Kind = "no_data"      // no reading from the room for too long
 	KindEdgeOffline Kind = "edge_offline" // the site's edge agent is offline
+	KindEdgeFlood   Kind = "edge_flood"   // an edge sends far too fast; the hub drops some readings
 )
 
 // Severity is how urgent an alarm is. Severities are ordered: minor <

@@ -206,7 +206,7 @@ func (c *Config) validate(extra map[string]bool) error {
 		}
 		for _, k := range r.Kinds {
 			if _, ok := kindText[k]; !ok {
-				bad(f+".kinds", "%q must be high, low, door_open, sensor_fault, no_data or edge_offline", k)
+				bad(f+".kinds", "%q must be high, low, door_open, sensor_fault, no_data, edge_offline or edge_flood", k)
 			}
 		}
 		if r.MinSeverity != "" && r.MinSeverity.Rank() == 0 {

@@ -79,7 +79,7 @@
 //	 "url":"https://hub.example.cn/#/alarms/tw01-cr1-high-20260701T060000Z",
 //	 "text":"【严重】城关镇 1号冷库 温度超上限: 6.8 °C (上限 4.0 °C), 持续 5 分钟\nCRITICAL: Chengguan cold room 1 temperature above high limit: 6.8 °C (high limit 4.0 °C), for 5 min"}
 //
-// kind is high, low, door_open, sensor_fault, no_data or edge_offline;
+// kind is high, low, door_open, sensor_fault, no_data, edge_offline or edge_flood;
 // severity critical, major or minor; state active, acknowledged or
 // cleared; event raised, realarm, acknowledged, cleared or escalated.
 // value and limit are null when the alarm has none; room and the *_en,

@@ -14,6 +14,7 @@ var kindText = map[Kind][2]string{
 	KindSensorFault: {"传感器故障", "sensor fault"},
 	KindNoData:      {"无数据", "no data"},
 	KindEdgeOffline: {"边缘网关离线", "edge gateway offline"},
+	KindEdgeFlood:   {"边缘网关发送过快", "edge gateway flooding the hub"},
 }
 
 var severityText = map[Severity][2]string{

@@ -42,6 +42,13 @@ type Config struct {
 	Notify    notify.Config `yaml:"notify"` // where alarms are sent
 
 	Manifests ManifestsConfig `yaml:"manifests"`
+	// EdgeRate is the live readings one edge may send a second, EdgeBurst
+	// how many more in a burst: the hub drops those over it, counts them
+	// per edge and raises an edge_flood alarm, so one misbehaving box cannot
+	// hold back the others. A replayed backlog is never dropped. Negative
+	// turns the limit off.
+	EdgeRate  float64 `yaml:"edge_rate"`
+	EdgeBurst int     `yaml:"edge_burst"`
 	// ParcelMaxKg is the heaviest parcel a village run takes: a parcel
 	// weighed heavier is flagged over weight.
 	ParcelMaxKg float64 `yaml:"parcel_max_kg"`
@@ -111,6 +118,8 @@ func DefaultConfig() Config {
 		FlushInterval: 200 * time.Millisecond,
 		MaxClockSkew:  time.Minute,
 		ParcelMaxKg:   30,
+		EdgeRate:      100,
+		EdgeBurst:     1000,
 		Alarm:         alarm.DefaultConfig(),
 		Notify:        notify.DefaultConfig(),
 	}
@@ -168,6 +177,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClockSkew < time.Second {
 		bad("max_clock_skew", "%v is below 1s", c.MaxClockSkew)
+	}
+	if c.EdgeRate > 1e6 || c.EdgeBurst < 0 || c.EdgeBurst > 1e7 {
+		bad("edge_rate", "%v a second with a burst of %d is out of range", c.EdgeRate, c.EdgeBurst)
 	}
 	if !(c.ParcelMaxKg > 0 && c.ParcelMaxKg <= 1000) {
 		bad("parcel_max_kg", "%v must be above 0 and at most 1000", c.ParcelMaxKg)

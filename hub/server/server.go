@@ -158,6 +158,7 @@ func (m *Main) Open() (err error) {
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
 		Results: m.Commands, Watcher: watch, OnEvent: m.Corrector.Event,
+		EdgeRate: cfg.EdgeRate, EdgeBurst: cfg.EdgeBurst, OnFlood: m.Alarms.Engine.EdgeFlood,
 		OnSubscribed: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -169,7 +170,7 @@ func (m *Main) Open() (err error) {
 	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
 		Events: m.DB, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
-		Logistics: m.DB, Sites: &SiteEditor{db: m.DB, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
+		Traffic: m.Ingest.Traffic, Logistics: m.DB, Sites: &SiteEditor{db: m.DB, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
 		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.DB, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
