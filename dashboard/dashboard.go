@@ -41,9 +41,9 @@ var contentTypes = map[string]string{
 // revalidation costs a 304 thanks to the ETag.
 const assetMaxAge = "public, max-age=300"
 
-// Handler serves FS over HTTP for GET and HEAD. The pages (index.html,
-// also at "/", and alarms.html) are sent with Cache-Control: no-cache so a
-// reload always picks up a new page; other files may be cached for a few
+// Handler serves FS over HTTP for GET and HEAD. The pages (the .html
+// files, index.html also at "/") are sent with Cache-Control: no-cache so
+// a reload always picks up a new page; other files may be cached for a few
 // minutes. Every file carries a strong ETag computed from its content, so
 // revalidation is cheap.
 func Handler() http.Handler {

@@ -8,8 +8,11 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/countylink/countylink/contract"
 )
 
 func get(t *testing.T, h http.Handler, method, path string, header map[string]string) *httptest.ResponseRecorder {
@@ -33,9 +36,13 @@ func TestHandlerServesAssets(t *testing.T) {
 		{"/parcels.html", "text/html; charset=utf-8", "no-cache", `<script src="parcels.js" defer>`},
 		{"/dispatch.html", "text/html; charset=utf-8", "no-cache", `<script src="dispatch.js" defer>`},
 		{"/figures.html", "text/html; charset=utf-8", "no-cache", `<script src="figures.js" defer>`},
+		{"/history.html", "text/html; charset=utf-8", "no-cache", `<script src="history.js" defer>`},
+		{"/sites.html", "text/html; charset=utf-8", "no-cache", `<script src="sites.js" defer>`},
 		{"/parcels.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/dispatch.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/figures.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
+		{"/history.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
+		{"/sites.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/pages.css", "text/css; charset=utf-8", assetMaxAge, ".timeline"},
 		{"/nav.css", "text/css; charset=utf-8", assetMaxAge, "nav.pages"},
 		{"/app.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
@@ -112,9 +119,9 @@ var (
 // pages are the dashboard's HTML pages; coordinatorPages those linked
 // to each other by their nav bar, and scripts every page's scripts.
 var (
-	pages            = []string{"index.html", "alarms.html", "parcels.html", "dispatch.html", "figures.html"}
-	coordinatorPages = []string{"alarms.html", "parcels.html", "dispatch.html", "figures.html"}
-	scripts          = []string{"app.js", "common.js", "alarm.js", "alarms.js", "parcels.js", "dispatch.js", "figures.js"}
+	pages            = []string{"index.html", "alarms.html", "history.html", "parcels.html", "dispatch.html", "figures.html", "sites.html"}
+	coordinatorPages = []string{"alarms.html", "history.html", "parcels.html", "dispatch.html", "figures.html", "sites.html"}
+	scripts          = []string{"app.js", "common.js", "alarm.js", "alarms.js", "history.js", "parcels.js", "dispatch.js", "figures.js", "sites.js"}
 )
 
 // Every page of the dashboard is one of pages, and every script one of
@@ -251,8 +258,10 @@ func TestDictionariesMatch(t *testing.T) {
 	for _, c := range []string{"chilled", "frozen", "medicine"} {
 		used["class_"+c] = "app.js (class)"
 	}
-	// Keys alarm.js and alarms.js build from the hub's alarm values.
-	for _, k := range []string{"high", "low", "door_open", "sensor_fault", "no_data", "edge_offline"} {
+	// Keys alarm.js and alarms.js build from the hub's alarm values: every
+	// kind the contract defines, so a new kind without words fails here.
+	for i := 1; i < contract.NumAlarmKinds; i++ {
+		k := contract.AlarmKind(i).String()
 		used["kind_"+k] = "alarm.js (kind)"
 		used["tkind_"+k] = "app.js (the tiles' kind)"
 	}
@@ -365,15 +374,83 @@ func TestPagesLabelInputs(t *testing.T) {
 	}
 }
 
-// The logistics pages put the hub's texts (waybills, names, notes) in the
-// page as text only, never as markup.
+// The pages put the hub's texts (waybills, names, notes, products, agent
+// versions) in the page as text only, never as markup.
 func TestScriptsWriteNoMarkup(t *testing.T) {
-	for _, name := range []string{"common.js", "parcels.js", "dispatch.js", "figures.js"} {
+	for _, name := range scripts {
 		src := readStatic(t, name)
 		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
 			if strings.Contains(src, bad) {
 				t.Errorf("%s uses %s", name, bad)
 			}
 		}
+	}
+}
+
+// The wall screen's table is a list laid out on one grid: its header rows
+// and the rows app.js makes must have as many cells as the grid has
+// columns, or the numbers land under the wrong heading.
+func TestWallTableColumns(t *testing.T) {
+	page, css, app := readStatic(t, "index.html"), readStatic(t, "style.css"), readStatic(t, "app.js")
+	row := func(class string) string {
+		m := regexp.MustCompile(`(?s)<li class="` + class + `"[^>]*>(.*?)</li>`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no li.%s in index.html", class)
+		}
+		return m[1]
+	}
+	cells := func(html string) int {
+		n := 0
+		for _, m := range regexp.MustCompile(`<span class="([^"]*)" role="columnheader"`).FindAllStringSubmatch(html, -1) {
+			switch m[1] {
+			case "g-parcels":
+				n += 5
+			case "g-board":
+				n += 4
+			default:
+				n++
+			}
+		}
+		return n
+	}
+	// The grid's columns: its tracks, split at the spaces outside
+	// parentheses, repeat(n, ...) counting n.
+	tracks := regexp.MustCompile(`(?s)#site-list \{.*?grid-template-columns: ([^;]+);`).FindStringSubmatch(css)
+	if tracks == nil {
+		t.Fatal("no grid-template-columns for #site-list in style.css")
+	}
+	columns, depth, start := 0, 0, 0
+	count := func(tok string) {
+		if m := regexp.MustCompile(`^repeat\((\d+),`).FindStringSubmatch(tok); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			columns += n
+		} else if tok != "" {
+			columns++
+		}
+	}
+	spec := strings.TrimSpace(tracks[1]) + " "
+	for i, c := range spec {
+		switch {
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ' ' && depth == 0:
+			count(strings.TrimSpace(spec[start:i]))
+			start = i + 1
+		}
+	}
+	cols := regexp.MustCompile(`const COLS = \[([^\]]*)\]`).FindStringSubmatch(app)
+	if cols == nil {
+		t.Fatal("no COLS in app.js")
+	}
+	rowCells := 1 + strings.Count(cols[1], `"`)/2 + 2 // name, COLS, backlog, villages
+	for what, got := range map[string]int{"group header": cells(row("site-group")), "column header": cells(row("site-head")), "app.js row": rowCells} {
+		if got != columns {
+			t.Errorf("%s: %d cells, the grid (%s) has %d columns", what, got, tracks[1], columns)
+		}
+	}
+	if columns != 12 {
+		t.Errorf("the grid has %d columns, want 12 (name, 9 figures, backlog, village points)", columns)
 	}
 }

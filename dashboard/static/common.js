@@ -1,5 +1,6 @@
 // What the wall screen (app.js), the alarm page (alarms.js) and the
-// coordinators' pages (parcels.js, dispatch.js, figures.js) do alike: the
+// coordinators' pages (history.js, parcels.js, dispatch.js, figures.js,
+// sites.js) do alike: the
 // dictionary and the language switch (one choice for all, kept in
 // localStorage), number and date formats, the hub's clock, JSON requests,
 // the event stream with its reconnects and the "disconnected since"
@@ -375,5 +376,19 @@ var CountyLink = (() => {
   // query is a parameter of the page's URL, "" when absent.
   function query(name) { return new URLSearchParams(location.search).get(name) || ""; }
 
-  return { $, setText, setData, el, parse, page, idCmp, pref, user, validUser, userField, request, day, addDays, query };
+  // A village point's phone sends nothing while idle: the point counts as
+  // online when the hub heard from it in the last VILLAGE_RECENT_MS.
+  // villageState is "online", "today" (heard from earlier today) or
+  // "none", for a site of GET api/v1/sites at nowMs; seenMs is a later
+  // time the page knows of (a scan on the stream), 0 when none.
+  const VILLAGE_RECENT_MS = 2 * 3600e3;
+  function villageState(d, nowMs, seenMs) {
+    const ls = Math.max(d && d.last_seen ? Date.parse(d.last_seen) || 0 : 0, seenMs || 0);
+    if (!ls) return "none";
+    if (d.online !== false && nowMs - ls < VILLAGE_RECENT_MS) return "online";
+    return day(new Date(ls)) === day(new Date(nowMs)) ? "today" : "none";
+  }
+
+  return { $, setText, setData, el, parse, page, idCmp, pref, user, validUser, userField, request, day, addDays, query,
+    VILLAGE_RECENT_MS, villageState };
 })();

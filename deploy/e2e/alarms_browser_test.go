@@ -395,6 +395,7 @@ func TestAlarmScreenshots(t *testing.T) {
 		if err != nil {
 			t.Fatalf("screenshot is not a PNG: %v", err)
 		}
+		b = smallerPNG(t, b)
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)

@@ -30,6 +30,8 @@ type Alarms struct {
 	Engine *alarm.Engine
 	Notify *notify.Dispatcher
 
+	ctx context.Context // the hub's lifetime: pushes stop with it
+
 	db        *sqlite.DB
 	live      *live.Hub
 	commands  *command.Tracker
@@ -223,7 +225,7 @@ func (a *Alarms) PushRules(site, edge string) {
 		return
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(lifetime(a.ctx), time.Minute)
 		defer cancel()
 		if !sendToEdge(ctx, a.commands, a.log, site, edge, contract.RulesCommand, args, "room rules", "at its next status") && a.retry != nil {
 			a.retry(site, edge)

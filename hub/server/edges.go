@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -61,10 +62,25 @@ func sendToEdge(ctx context.Context, cmds *command.Tracker, log *slog.Logger, si
 	if err == nil && cmd.State == command.StateOK {
 		return true
 	}
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errHubClosed) {
+		return false // the hub is stopping: nothing to report
+	}
 	edgeErr := ""
 	if cmd.Result != nil {
 		edgeErr = cmd.Result.Error
 	}
 	log.Warn(what+" not taken by the edge; sent again "+retry, "site", site, "edge", edge, "err", err, "state", cmd.State, "edge_error", edgeErr)
 	return false
+}
+
+// errHubClosed is the cause of the hub's lifetime context's end.
+var errHubClosed = errors.New("hub closed")
+
+// lifetime is ctx, the hub's lifetime, or the background context before
+// the hub set it (tests that build parts alone).
+func lifetime(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }

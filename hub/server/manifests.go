@@ -25,6 +25,7 @@ const manifestChunk = 500
 // the revision of the last parcel it took, kept in the store: an edge that
 // was offline during an import gets what it missed when it comes back.
 type Manifests struct {
+	ctx      context.Context // the hub's lifetime: pushes stop with it
 	db       *sqlite.DB
 	commands *command.Tracker
 	log      *slog.Logger
@@ -109,7 +110,7 @@ func (m *Manifests) push(site, edge string) {
 		delete(m.pushing, key)
 		m.mu.Unlock()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(lifetime(m.ctx), 10*time.Minute)
 	defer cancel()
 	var rev int64
 	if b, err := m.db.Get(ctx, revKey(site, edge)); err == nil && b != nil {

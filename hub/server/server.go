@@ -116,6 +116,8 @@ func (m *Main) Open() (err error) {
 		m.BrokerURL = m.Broker.URL()
 	}
 
+	base, stop := context.WithCancelCause(context.Background())
+	m.stop = func() { stop(errHubClosed) }
 	m.Metrics = new(metrics.Registry)
 	// The temperature log reads the series store the readings go to.
 	var logSource coldlog.Source = coldlog.FromDevices(m.DB)
@@ -134,13 +136,14 @@ func (m *Main) Open() (err error) {
 		return m.Ingest.Publish(ctx, topic, payload)
 	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
 	m.Manifests = newManifests(m.DB, m.Commands, m.State.AllSites, m.edgesOf, m.Log.With("component", "manifests"))
-	m.Manifests.noPush = cfg.Manifests.NoPush
+	m.Manifests.noPush, m.Manifests.ctx = cfg.Manifests.NoPush, base
 	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
 		return err
 	}
 	if m.SortPlans, err = newSortPlans(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "sortplans")); err != nil {
 		return err
 	}
+	m.SortPlans.ctx, m.Alarms.ctx = base, base
 	m.DB.SetPlaces(places{state: m.State, plans: m.SortPlans})
 	m.SortPlans.retain = func(ctx context.Context, site string, plan json.RawMessage) error {
 		return m.Ingest.PublishRetained(ctx, contract.PlanTopic(cfg.MQTT.TopicPrefix, site), plan)
@@ -176,8 +179,6 @@ func (m *Main) Open() (err error) {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	m.HTTPAddr = m.ln.Addr().String()
-	base, stop := context.WithCancel(context.Background())
-	m.stop = stop
 	m.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -20,6 +20,7 @@ import (
 // force. The edge keeps the plan on disk and sorts with it when the uplink
 // is down; it reports the version it runs in its status.
 type SortPlans struct {
+	ctx      context.Context // the hub's lifetime: pushes stop with it
 	db       *sqlite.DB
 	commands *command.Tracker
 	edges    func(site string) []hub.EdgeState
@@ -111,7 +112,7 @@ func (p *SortPlans) EdgeOnline(site, edge string) {
 }
 
 func (p *SortPlans) push(site, edge string, plan json.RawMessage) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(lifetime(p.ctx), time.Minute)
 	defer cancel()
 	sendToEdge(ctx, p.commands, p.log, site, edge, "sortplan", plan, "sort plan", "when it next comes online")
 }
