@@ -94,9 +94,30 @@ type Saved struct {
 	Report   Report    `json:"report"`
 }
 
-// Store keeps the announced parcels (sqlite.DB does).
+// Store keeps the announced parcels (sqlite.DB and postgres.DB do).
 type Store interface {
 	SaveManifest(ctx context.Context, b *Batch) (Saved, error)
+}
+
+// StoredParcel is an announced parcel as a Store keeps it.
+type StoredParcel struct {
+	Parcel
+	Source    string    `json:"source"`
+	BatchID   string    `json:"batch_id"`
+	Announced time.Time `json:"announced"`
+	Updated   time.Time `json:"updated"`
+	// Rev increases with every change to any announced parcel: an edge
+	// that has seen up to Rev asks for what is after it.
+	Rev int64 `json:"rev"`
+}
+
+// StoredBatch is an imported manifest as a Store keeps it.
+type StoredBatch struct {
+	ID       string    `json:"id"`
+	Site     string    `json:"site"`
+	Source   string    `json:"source"`
+	Imported time.Time `json:"imported"`
+	Saved    Saved     `json:"saved"`
 }
 
 // Import parses a manifest and saves its accepted parcels in s. A batch

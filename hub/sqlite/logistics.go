@@ -307,7 +307,10 @@ func (db *DB) OpenRun(ctx context.Context, r *hub.Run) (*hub.Run, error) {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		prefix := fmt.Sprintf("%s-%s-%s-", run.Site, at.Format("20060102"), run.Route)
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE id LIKE ? || '%'`, prefix).Scan(&n); err != nil {
+		// The route's runs of the day: by exact site and route (an id's "_"
+		// would be a LIKE wildcard, and r01's prefix is also r01-x's).
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE site = ? AND route = ? AND substr(id, 1, ?) = ?`,
+			run.Site, run.Route, len(prefix), prefix).Scan(&n); err != nil {
 			return err
 		}
 		run.ID = fmt.Sprintf("%s%d", prefix, n+1)

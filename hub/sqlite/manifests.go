@@ -18,26 +18,13 @@ var _ manifest.Store = (*DB)(nil)
 // call returns.
 const MaxManifestRows = 5000
 
-// ManifestRow is an announced parcel as stored.
-type ManifestRow struct {
-	manifest.Parcel
-	Source    string    `json:"source"`
-	BatchID   string    `json:"batch_id"`
-	Announced time.Time `json:"announced"`
-	Updated   time.Time `json:"updated"`
-	// Rev increases with every change to any announced parcel: an edge
-	// that has seen up to Rev asks for what is after it.
-	Rev int64 `json:"rev"`
-}
+// ManifestRow is an announced parcel as stored; the type is shared with
+// the other stores.
+type ManifestRow = manifest.StoredParcel
 
-// ManifestBatch is an imported manifest as stored.
-type ManifestBatch struct {
-	ID       string         `json:"id"`
-	Site     string         `json:"site"`
-	Source   string         `json:"source"`
-	Imported time.Time      `json:"imported"`
-	Saved    manifest.Saved `json:"saved"`
-}
+// ManifestBatch is an imported manifest as stored; the type is shared
+// with the other stores.
+type ManifestBatch = manifest.StoredBatch
 
 // SaveManifest stores the parcels of b in one transaction. A batch stored
 // before changes nothing and gets the result of that import, with Repeat
