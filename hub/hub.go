@@ -105,6 +105,12 @@ type EdgeState struct {
 	LastSeen time.Time `json:"last_seen"`
 	Agent    string    `json:"agent,omitempty"`
 	Backlog  int64     `json:"backlog"`
+	// Devices is the health of the devices behind the edge as its last
+	// status gave it, and SortPlan the plan version its stations run;
+	// kept in memory (the edge's retained status brings them back after a
+	// hub restart).
+	Devices  []contract.DeviceStatus `json:"devices,omitempty"`
+	SortPlan string                  `json:"sort_plan,omitempty"`
 }
 
 // ParcelEvent is a scanner station's parcel event as stored: what the

@@ -132,7 +132,17 @@
         // site's on its first row when the reading names no edge).
         const mine = probes.filter((r) => (e ? r.edge === e.edge : true) || (i === 0 && !r.edge));
         const pc = cell(tr, "", "s-probes");
-        if (mine.length) {
+        if (e && e.devices && e.devices.length) {
+          // The devices as the edge's last status gave them.
+          const ul = el("ul", "probes devices", pc);
+          for (const d of e.devices) {
+            const li = el("li", "", ul);
+            li.dataset.device = d.id;
+            li.dataset.ok = d.ok ? "true" : "false";
+            li.textContent = d.id + ": " + (d.ok ? t("dev_ok") : t("dev_fault") + (d.error ? " (" + d.error + ")" : ""));
+          }
+          if (e.sort_plan) el("div", "muted", pc).textContent = t("plan_version", { v: e.sort_plan });
+        } else if (mine.length) {
           const ul = el("ul", "probes", pc);
           for (const r of mine) {
             const li = el("li", "", ul);

@@ -154,6 +154,10 @@ func (c *county) seedDay(t *testing.T, o dayOpts) {
 		if s.ID == "tw18" {
 			st.Backlog = 5230
 		}
+		if s.ID == "tw02" {
+			st.SortPlan = "demo-tw02-16"
+			st.Devices = []contract.DeviceStatus{{ID: "cr1-th", OK: true, LastOK: now.UTC()}, {ID: "s1-scale", OK: false, Error: "no answer"}}
+		}
 		b, err := contract.Encode(st)
 		if err != nil {
 			t.Fatal(err)
@@ -609,6 +613,7 @@ func TestSitesPageInBrowser(t *testing.T) {
 		Township   []string
 		NoteShown  bool
 		ProbeTw01  int
+		DevTw02    []string
 		SummaryVil string
 	}](t, ctx, `(() => {
 		const all = (s) => [...document.querySelectorAll(s)];
@@ -624,6 +629,7 @@ func TestSitesPageInBrowser(t *testing.T) {
 			Township: all("#s-township option").map((o) => o.value),
 			NoteShown: document.querySelector(".note").offsetParent !== null,
 			ProbeTw01: document.querySelectorAll('#site-rows tr[data-site="tw01"] .probes li').length,
+			DevTw02: all('#site-rows tr[data-site="tw02"] .devices li').map((e) => e.dataset.device + ":" + e.dataset.ok),
 			SummaryVil: document.getElementById("sum-villages").textContent,
 		};
 	})()`)
@@ -654,6 +660,9 @@ func TestSitesPageInBrowser(t *testing.T) {
 	}
 	if got.ProbeTw01 != 2 || !got.NoteShown {
 		t.Errorf("tw01 lists %d probes (want its 2 rooms'), the note on devices shown %v", got.ProbeTw01, got.NoteShown)
+	}
+	if strings.Join(got.DevTw02, ",") != "cr1-th:true,s1-scale:false" {
+		t.Errorf("tw02's devices %v, want its status's cr1-th ok and s1-scale faulty", got.DevTw02)
 	}
 	checkLabels(t, ctx)
 

@@ -390,7 +390,8 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			// A retained status replayed at subscribe time is as old as it says.
 			seen = m.TS
 		}
-		e := hub.EdgeState{Site: m.Site, Edge: m.Edge, Online: m.State == contract.StateOnline, LastSeen: seen, Agent: m.Agent, Backlog: m.Backlog}
+		e := hub.EdgeState{Site: m.Site, Edge: m.Edge, Online: m.State == contract.StateOnline, LastSeen: seen, Agent: m.Agent, Backlog: m.Backlog,
+			Devices: m.Devices, SortPlan: m.SortPlan}
 		in.state.ApplyEdge(e)
 		if in.cfg.Watcher != nil {
 			in.cfg.Watcher.EdgeStatus(m.Site, m.Edge, e.Online, seen)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/live"
 )
@@ -198,7 +199,11 @@ func (s *State) ApplyEdge(e hub.EdgeState) {
 	if old != nil && e.LastSeen.Before(old.LastSeen) {
 		e.LastSeen = old.LastSeen
 	}
-	changed := old == nil || old.Online != e.Online || old.Backlog != e.Backlog || old.Agent != e.Agent
+	if old != nil && e.Devices == nil { // an offline last will says nothing of them
+		e.Devices, e.SortPlan = old.Devices, old.SortPlan
+	}
+	changed := old == nil || old.Online != e.Online || old.Backlog != e.Backlog || old.Agent != e.Agent ||
+		old.SortPlan != e.SortPlan || !sameHealth(old.Devices, e.Devices)
 	cp := e
 	m[e.Edge] = &cp
 	var v SiteView
@@ -474,4 +479,17 @@ func (s *State) AllSites() []hub.Site {
 		out = append(out, *site)
 	}
 	return out
+}
+
+// sameHealth reports whether two device lists say the same of each device.
+func sameHealth(a, b []contract.DeviceStatus) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].OK != b[i].OK || a[i].Error != b[i].Error {
+			return false
+		}
+	}
+	return true
 }
