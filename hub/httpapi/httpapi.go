@@ -106,6 +106,10 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(middleware.Recover())
 	e.Use(middleware.BodyLimit("1M"))
+	// The dashboard's assets and the API's JSON compress to a third; the
+	// event stream is left alone (it is flushed event by event).
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024,
+		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/api/v1/stream" }}))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
