@@ -17,7 +17,7 @@ BROKER_LISTEN ?= 127.0.0.1:18830
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./hub/cmd/hub ./edge/cmd/edge-agent ./edge/cmd/devsim
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./hub/cmd/hub ./edge/cmd/edge-agent ./edge/cmd/devsim ./edge/cmd/fleetsim
 
 # The edge agent for Raspberry Pi class boxes: 64-bit (Pi 3/4/5 with a
 # 64-bit OS) and 32-bit ARMv7 (Pi 2/3 with Raspberry Pi OS 32-bit).
@@ -83,8 +83,8 @@ bench: deps
 		./edge/queue/ ./edge/station/ ./edge/modbus/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/ ./hub/alarm/ ./hub/notify/
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='AgentScanToLamp|ScanToHubRelight' -benchtime=1x -count=1 -v ./edge/agent/ \
 		| grep -E '^(Benchmark|ok|FAIL|---)|warehouse_test|hub_test'
-	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='Replay1M|HubIngest|EdgeAgentRSS|WallScreens|WallFirstRender' -benchtime=1x -count=1 -timeout 30m -v ./deploy/e2e/ \
-		| grep -E '^(Benchmark|ok|FAIL|---)|bench_test|bench_rss_test|bench_wall_test'
+	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='Replay1M|HubIngest|EdgeAgentRSS|WallScreens|WallFirstRender|Fleet10k' -benchtime=1x -count=1 -timeout 30m -v ./deploy/e2e/ \
+		| grep -E '^(Benchmark|ok|FAIL|---)|bench_test|bench_rss_test|bench_wall_test|bench_fleet_test'
 
 # The README's screenshots: the wall screen in Chinese and English, from a
 # real hub fed over MQTT, rendered by headless Chromium.
