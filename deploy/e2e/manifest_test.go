@@ -17,6 +17,7 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/deploy/testenv"
 	"github.com/countylink/countylink/hub/server"
+	"github.com/countylink/countylink/hub/state"
 )
 
 // fakeEdge answers the hub's commands as an edge agent does, keeping the
@@ -143,7 +144,20 @@ func TestManifestImport(t *testing.T) {
 	// The edge goes offline; a manifest dropped in the folder meanwhile
 	// reaches it when it is back.
 	publishStatus(t, pub, "tw01", "tw01-e1", contract.StateOffline, 0)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the hub sees the edge offline", func() error {
+		var sites []state.SiteView
+		if err := getJSON(t, base+"/api/v1/sites", &sites); err != nil {
+			return err
+		}
+		for _, s := range sites {
+			for _, e := range s.Edges {
+				if s.ID == "tw01" && e.Edge == "tw01-e1" && !e.Online {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("tw01-e1 still online")
+	})
 	if err := os.WriteFile(filepath.Join(drop, "tw01_zto-1129.csv"), []byte("waybill,carrier,village\n731234567890,ZTO,tw01-v06\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
