@@ -127,6 +127,9 @@ type Ingest struct {
 
 	traffic *traffic
 
+	edgesMu    sync.Mutex
+	edgesDirty map[[2]string]hub.EdgeState // edge states to save
+
 	skewLogMu sync.Mutex
 	skewLog   map[string]time.Time // edge -> last time its skew was logged
 
@@ -169,7 +172,7 @@ func New(cfg Config, series hub.SeriesWriter, store Store, st *state.State, reg 
 	for _, r := range append(contract.Reasons, ReasonUnknownSite) {
 		reasons = append(reasons, string(r))
 	}
-	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log, traffic: newTraffic(),
+	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log, traffic: newTraffic(), edgesDirty: map[[2]string]hub.EdgeState{},
 		dedup: newDedup(200_000), queue: make(chan item, cfg.QueueSize), skewLog: map[string]time.Time{},
 		received:      reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
 		rejected:      reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
@@ -397,11 +400,12 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			in.cfg.Watcher.EdgeStatus(m.Site, m.Edge, e.Online, seen)
 		}
 		if cur, ok := in.state.Edge(m.Site, m.Edge); ok {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := in.store.SaveEdge(ctx, cur); err != nil {
-				in.log.Warn("save edge state", "edge", m.Edge, "err", err)
-			}
-			cancel()
+			// Saved with the writer's next flush, the latest per edge: a
+			// storm of thousands of edges coming online is one write, not
+			// thousands in the broker's delivery path.
+			in.edgesMu.Lock()
+			in.edgesDirty[[2]string{m.Site, m.Edge}] = cur
+			in.edgesMu.Unlock()
 		}
 	case *contract.ParcelEvent:
 		in.eventsReceived.Inc(m.Kind)
@@ -511,6 +515,7 @@ func (in *Ingest) writeLoop(ctx context.Context) {
 			}
 		case <-timer.C:
 			flush(ctx)
+			in.saveEdges(ctx)
 			timer.Reset(in.cfg.FlushInterval)
 		case <-prune.C:
 			in.pruneSeen(ctx)
@@ -527,6 +532,7 @@ func (in *Ingest) writeLoop(ctx context.Context) {
 			}
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			flush(fctx)
+			in.saveEdges(fctx)
 			cancel()
 			return
 		}
@@ -743,4 +749,37 @@ func (in *Ingest) Stats() Stats {
 		s.Rejected[r] = in.rejected.Value(string(r))
 	}
 	return s
+}
+
+// edgesSaver is a store that saves many edge states in one write.
+type edgesSaver interface {
+	SaveEdges(ctx context.Context, es []hub.EdgeState) error
+}
+
+// saveEdges saves the edge states changed since the last call.
+func (in *Ingest) saveEdges(ctx context.Context) {
+	in.edgesMu.Lock()
+	if len(in.edgesDirty) == 0 {
+		in.edgesMu.Unlock()
+		return
+	}
+	es := make([]hub.EdgeState, 0, len(in.edgesDirty))
+	for _, e := range in.edgesDirty {
+		es = append(es, e)
+	}
+	clear(in.edgesDirty)
+	in.edgesMu.Unlock()
+	var err error
+	if s, ok := in.store.(edgesSaver); ok {
+		err = s.SaveEdges(ctx, es)
+	} else {
+		for _, e := range es {
+			if err = in.store.SaveEdge(ctx, e); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		in.log.Warn("save edge states", "edges", len(es), "err", err)
+	}
 }

@@ -243,9 +243,16 @@ func TestStatusUpdatesEdge(t *testing.T) {
 	b, _ := contract.Encode(contract.Status{Header: contract.Header{V: 1, ID: "s1", Site: "tw01", Edge: "tw01-e1", TS: now}, State: "online", Backlog: 7})
 	in.Handle("countylink/tw01/tw01-e1/status", b, false, now, nil)
 	e, ok := s.Edge("tw01", "tw01-e1")
-	if !ok || !e.Online || e.Backlog != 7 || len(st.edges) != 1 {
-		t.Fatalf("edge %+v %v, saved %d", e, ok, len(st.edges))
+	if !ok || !e.Online || e.Backlog != 7 {
+		t.Fatalf("edge %+v %v", e, ok)
 	}
+	// Saved with the writer's next flush.
+	runWriter(t, in)
+	waitFor(t, "the edge state saved", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.edges) == 1 && st.edges[0].Backlog == 7
+	})
 }
 
 func TestDedupBounded(t *testing.T) {

@@ -513,11 +513,31 @@ func (db *DB) Latest(ctx context.Context) ([]*hub.Reading, error) {
 
 // SaveEdge stores e as its edge's state.
 func (db *DB) SaveEdge(ctx context.Context, e hub.EdgeState) error {
+	return db.SaveEdges(ctx, []hub.EdgeState{e})
+}
+
+// SaveEdges saves the states of several edges in one transaction.
+func (db *DB) SaveEdges(ctx context.Context, es []hub.EdgeState) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, e := range es {
+			if err := saveEdge(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite save of %d edge states: %w", len(es), err)
+	}
+	return nil
+}
+
+func saveEdge(ctx context.Context, tx *sql.Tx, e hub.EdgeState) error {
 	var seen sql.NullInt64
 	if !e.LastSeen.IsZero() {
 		seen = sql.NullInt64{Int64: e.LastSeen.UnixMilli(), Valid: true}
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO edges (site, edge, online, last_seen_ms, agent, backlog)
+	_, err := tx.ExecContext(ctx, `INSERT INTO edges (site, edge, online, last_seen_ms, agent, backlog)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (site, edge) DO UPDATE SET
 			online = excluded.online, last_seen_ms = excluded.last_seen_ms,
