@@ -525,8 +525,6 @@ func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*hub.ParcelEve
 	return db.derive(ctx, tx, ids)
 }
 
-func waiting(state string) bool { return slices.Contains(hub.WaitingStates, state) }
-
 // LoadRun loads parcels onto an open run, parcel by parcel: a parcel not
 // waiting in a bin of the run's township, on another run, of another
 // route, or past the run's capacity is refused with its reason. With
@@ -585,62 +583,14 @@ func (db *DB) LoadRun(ctx context.Context, req hub.LoadRequest) (*hub.LoadResult
 			}
 			items = append(items, it)
 		}
-		parcels, kg := run.Parcels, run.WeightKg
 		var evs []*hub.ParcelEvent
-		for _, it := range items {
-			refuse := func(reason, format string, args ...any) {
-				res.Refused = append(res.Refused, hub.Refusal{Waybill: it.ID, Reason: reason, Detail: fmt.Sprintf(format, args...)})
-			}
-			switch {
-			case it.Lot:
-				refuse(hub.RefuseUnknown, "%s is a farm product lot", it.ID)
-				continue
-			case it.Township != run.Site:
-				refuse(hub.RefuseUnknown, "at %s, not at %s", cmp.Or(it.Township, "no township"), run.Site)
-				continue
-			case it.State == hub.StateLoaded && it.Run == run.ID:
-				res.Warnings = append(res.Warnings, it.ID+" is on this run already")
-				continue
-			case it.State == hub.StateLoaded:
-				refuse(hub.RefuseOtherRun, "loaded on run %s", it.Run)
-				continue
-			case !waiting(it.State):
-				refuse(hub.RefuseState, "is %s, not waiting in a bin", it.State)
-				continue
-			}
-			if it.Route != run.Route {
-				if !req.Over {
-					refuse(hub.RefuseWrongRoute, "sorted to route %s, the run is for %s", it.Route, run.Route)
-					continue
-				}
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s is for route %s: loaded anyway, flagged", it.ID, it.Route))
-			}
-			w := 0.0
-			if it.WeightKg != nil {
-				w = *it.WeightKg
-			}
-			over := (run.CapacityParcels > 0 && parcels+1 > run.CapacityParcels) || (run.CapacityKg > 0 && kg+w > run.CapacityKg)
-			if over && req.Bin != "" && !req.Over {
-				// Loading a bin stops when the vehicle is full; what is
-				// left waits for the next run.
-				res.Warnings = append(res.Warnings, fmt.Sprintf("the run is full (%d parcels, %.1f kg): parcels stay in bin %s", parcels, kg, req.Bin))
-				break
-			}
-			if over {
-				if !req.Over {
-					refuse(hub.RefuseCapacity, "the run holds %d parcels, %.1f kg of %d, %.0f kg", parcels, kg, run.CapacityParcels, run.CapacityKg)
-					continue
-				}
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s loaded past the run's capacity (%d parcels, %.1f kg)", it.ID, parcels+1, kg+w))
-			}
-			parcels, kg = parcels+1, kg+w
+		for _, it := range timeline.Load(run, items, req, res) {
 			ev := hubEvent(contract.EventLoaded, it, run, req.By, at)
 			ev.Bin = req.FromBin
 			if req.Bin != "" {
 				ev.Bin = req.Bin
 			}
 			evs = append(evs, ev)
-			res.Loaded = append(res.Loaded, it.ID)
 		}
 		if err := db.insertEvents(ctx, tx, evs); err != nil {
 			return err
