@@ -139,6 +139,14 @@ func TestLogistics(t *testing.T) {
 	requireServer(t)
 	storetest.Logistics(t, func(t *testing.T) storetest.Store {
 		db, _ := open(t)
+		// The suite's precondition: every subtest starts on an empty store.
+		items, err := db.Items(t.Context(), hub.ItemQuery{})
+		if err != nil || len(items) != 0 {
+			t.Fatalf("a new store holds %d items (%v)", len(items), err)
+		}
+		if runs, err := db.Runs(t.Context(), hub.RunQuery{}); err != nil || len(runs) != 0 {
+			t.Fatalf("a new store holds %d runs (%v)", len(runs), err)
+		}
 		return db
 	})
 }

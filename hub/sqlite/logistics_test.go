@@ -3,6 +3,7 @@ package sqlite
 import (
 	"testing"
 
+	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/storetest"
 )
 
@@ -15,6 +16,14 @@ type testPlaces = storetest.Places
 func TestLogistics(t *testing.T) {
 	storetest.Logistics(t, func(t *testing.T) storetest.Store {
 		db, _ := open(t)
+		// The suite's precondition: every subtest starts on an empty store.
+		items, err := db.Items(t.Context(), hub.ItemQuery{})
+		if err != nil || len(items) != 0 {
+			t.Fatalf("a new store holds %d items (%v)", len(items), err)
+		}
+		if runs, err := db.Runs(t.Context(), hub.RunQuery{}); err != nil || len(runs) != 0 {
+			t.Fatalf("a new store holds %d runs (%v)", len(runs), err)
+		}
 		return db
 	})
 }
