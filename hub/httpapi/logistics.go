@@ -907,38 +907,20 @@ func formatQuery(c echo.Context) (string, error) {
 // figures are the townships' figures by day: from, to (days, to included;
 // today by default, at most 366 days), township, format json or csv.
 func (s *Server) figures(c echo.Context) error {
-	lg, err := s.logistics()
-	if err != nil {
-		return err
-	}
-	start, end, from, to, err := s.period(c)
-	if err != nil {
-		return err
-	}
-	tw, err := s.townshipQuery(c)
-	if err != nil {
-		return err
-	}
-	format, err := formatQuery(c)
-	if err != nil {
-		return err
-	}
-	rows, err := lg.Figures(c.Request().Context(), start, end, s.loc())
-	if err != nil {
-		return err
-	}
-	out := []hub.DayFigures{}
-	for _, r := range rows {
-		if tw == "" || r.Township == tw {
-			out = append(out, r)
-		}
-	}
-	return answer(c, format, "figures-"+from+"-"+to, out)
+	return dayReport(s, c, "figures", hub.LogisticsStore.Figures, func(r hub.DayFigures) string { return r.Township })
 }
 
 // produce is the farm product weighed at the village points by day, with
 // the conventions of figures.
 func (s *Server) produce(c echo.Context) error {
+	return dayReport(s, c, "produce", hub.LogisticsStore.Produce, func(r hub.ProduceTotal) string { return r.Township })
+}
+
+// dayReport answers a report by day (figures, produce): the period, the
+// township filter and the format from the query, the rows from query.
+func dayReport[T any](s *Server, c echo.Context, name string,
+	query func(hub.LogisticsStore, context.Context, time.Time, time.Time, *time.Location) ([]T, error),
+	township func(T) string) error {
 	lg, err := s.logistics()
 	if err != nil {
 		return err
@@ -955,17 +937,17 @@ func (s *Server) produce(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := lg.Produce(c.Request().Context(), start, end, s.loc())
+	rows, err := query(lg, c.Request().Context(), start, end, s.loc())
 	if err != nil {
 		return err
 	}
-	out := []hub.ProduceTotal{}
+	out := []T{}
 	for _, r := range rows {
-		if tw == "" || r.Township == tw {
+		if tw == "" || township(r) == tw {
 			out = append(out, r)
 		}
 	}
-	return answer(c, format, "produce-"+from+"-"+to, out)
+	return answer(c, format, name+"-"+from+"-"+to, out)
 }
 
 // answer sends rows as JSON, or as a CSV file named name.csv.
