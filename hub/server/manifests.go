@@ -182,11 +182,11 @@ func (m *Manifests) Import(ctx context.Context, r io.Reader, site, format, sourc
 }
 
 // Batches lists imported batches, newest first.
-func (m *Manifests) Batches(ctx context.Context, site string, limit int) ([]*sqlite.ManifestBatch, error) {
+func (m *Manifests) Batches(ctx context.Context, site string, limit int) ([]*manifest.StoredBatch, error) {
 	return m.db.ManifestBatches(ctx, site, limit)
 }
 
 // Parcel is an announced parcel, nil when unknown.
-func (m *Manifests) Parcel(ctx context.Context, waybill string) (*sqlite.ManifestRow, error) {
+func (m *Manifests) Parcel(ctx context.Context, waybill string) (*manifest.StoredParcel, error) {
 	return m.db.ManifestParcel(ctx, waybill)
 }
