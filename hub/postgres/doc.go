@@ -39,7 +39,6 @@
 //     stored one at a time, so a batch imported by two hubs at once is
 //     stored once, and the revs edges page by (ManifestForSite) are given
 //     in commit order and never appear behind an edge's cursor.
-//
 //   - SaveLatest and SaveEdges are upserts that keep the newest reading
 //     of a device and the latest-seen state of an edge (ON CONFLICT ... DO
 //     UPDATE ... WHERE the stored one is not newer), whichever hub commits
