@@ -12,7 +12,6 @@ import (
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/manifest"
-	"github.com/countylink/countylink/hub/sqlite"
 )
 
 // manifestChunk is how many parcels one manifest command carries: well
@@ -26,7 +25,7 @@ const manifestChunk = 500
 // was offline during an import gets what it missed when it comes back.
 type Manifests struct {
 	ctx      context.Context // the hub's lifetime: pushes stop with it
-	db       *sqlite.DB
+	db       manifestStore
 	commands *command.Tracker
 	log      *slog.Logger
 	sites    func() []hub.Site
@@ -40,7 +39,7 @@ type Manifests struct {
 	announced func(waybills []string)
 }
 
-func newManifests(db *sqlite.DB, cmds *command.Tracker, sites func() []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
+func newManifests(db manifestStore, cmds *command.Tracker, sites func() []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
 	return &Manifests{db: db, commands: cmds, log: log, sites: sites, edges: edges, pushing: map[[2]string]bool{}}
 }
 
