@@ -35,7 +35,10 @@ const snapshotKey = "alarm-engine"
 // state and pushes room rules. A hub that becomes leader first restores
 // the engine's state from the store, as the last leader saved it. An
 // acknowledgement is stored by the hub that took it, leader or not: it
-// happens on one hub only.
+// happens on one hub only, and the leader's engine does not learn of one
+// taken on another hub (acknowledge on the leader). Each engine judges
+// the readings its hub receives: with a shared subscription
+// (mqtt.shared_group) the leader's sees only its share.
 type Alarms struct {
 	Engine *alarm.Engine
 	Notify *notify.Dispatcher
