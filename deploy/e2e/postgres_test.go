@@ -203,8 +203,10 @@ func TestPostgresHubRestart(t *testing.T) {
 
 // TestPostgresTwoHubs runs two hubs on one PostgreSQL database, both
 // receiving every message: one is the alarm leader, and the alarm both
-// engines raise is stored once; when the leader stops, the other takes
-// the lead within seconds and stores the alarm's clearing, once.
+// engines raise is stored once; an acknowledgement taken on the other hub
+// is stored once, for the leader's alarm, and taken over by the leader's
+// engine; when the leader stops, the other takes the lead within seconds
+// and stores the alarm's clearing, once.
 func TestPostgresTwoHubs(t *testing.T) {
 	skipShort(t)
 	svc := startPgServices(t)
@@ -227,7 +229,7 @@ func TestPostgresTwoHubs(t *testing.T) {
 	pub := mqttClient(t, svc.broker.URL(), "pg-edge")
 	t0 := time.Now().Add(-20 * time.Minute).Truncate(time.Minute)
 	warmSpell(t, pub, t0)
-	var id string
+	var id, followersID string
 	for _, m := range []*server.Main{leader, follower} {
 		waitFor(t, 10*time.Second, "the alarm raised on both hubs", func() error {
 			var active []alarm.Alarm
@@ -239,6 +241,8 @@ func TestPostgresTwoHubs(t *testing.T) {
 			}
 			if m == leader {
 				id = active[0].ID
+			} else {
+				followersID = active[0].ID
 			}
 			return nil
 		})
@@ -260,6 +264,23 @@ func TestPostgresTwoHubs(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // ten flush intervals: the follower stores nothing late
 	stored(leader, "raised")
 
+	if resp := postJSON(t, "http://"+follower.HTTPAddr+"/api/v1/alarms/"+followersID+"/ack", `{"by":"王芳","comment":"在处理"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ack on the follower: %s", resp.Status)
+	}
+	stored(leader, "raised,acknowledged")
+	waitFor(t, 10*time.Second, "the leader's engine taking the acknowledgement over", func() error {
+		var active []alarm.Alarm
+		if err := getJSON(t, "http://"+leader.HTTPAddr+"/api/v1/alarms?site=tw07", &active); err != nil {
+			return err
+		}
+		if len(active) != 1 || active[0].State != alarm.StateAcknowledged || active[0].Acked == nil || active[0].Acked.By != "王芳" {
+			return fmt.Errorf("alarms on the leader %+v", active)
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond)
+	stored(leader, "raised,acknowledged") // not stored again by the leader
+
 	leader.Close()
 	waitFor(t, 10*time.Second, "the other hub taking the lead", func() error {
 		if !follower.Alarms.Leading() {
@@ -275,5 +296,5 @@ func TestPostgresTwoHubs(t *testing.T) {
 		publishReading(t, pub, "tw07", "cr1", t0.Add(time.Duration(i)*time.Minute), map[string]float64{"temperature": 2.5}, nil)
 	}
 	publishReading(t, pub, "tw07", "cr1", time.Now(), map[string]float64{"temperature": 2.4}, nil)
-	stored(follower, "raised,cleared")
+	stored(follower, "raised,acknowledged,cleared")
 }

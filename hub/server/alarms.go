@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,10 +36,10 @@ const snapshotKey = "alarm-engine"
 // state and pushes room rules. A hub that becomes leader first restores
 // the engine's state from the store, as the last leader saved it. An
 // acknowledgement is stored by the hub that took it, leader or not: it
-// happens on one hub only, and the leader's engine does not learn of one
-// taken on another hub (acknowledge on the leader). Each engine judges
-// the readings its hub receives: with a shared subscription
-// (mqtt.shared_group) the leader's sees only its share.
+// happens on one hub only; the leader's engine takes it over from the
+// store (see acks.go). Each engine judges the readings its hub receives:
+// with a shared subscription (mqtt.shared_group) the leader's sees only
+// its share.
 type Alarms struct {
 	Engine *alarm.Engine
 	Notify *notify.Dispatcher
@@ -57,18 +58,29 @@ type Alarms struct {
 	rules     map[string]json.RawMessage // site to its rules command args
 	publicURL string
 
-	changes chan hub.AlarmChange
+	changes chan alarmChange
 	done    chan struct{}
 
 	// retry makes an edge that did not take its rules get them again at
 	// its next status.
 	retry func(site, edge string)
+
+	adoptMu sync.Mutex
+	adopted map[string]bool // alarms whose acknowledgement the leader took over from the store
+}
+
+// alarmChange is a transition on its way to the store.
+type alarmChange struct {
+	hub.AlarmChange
+	// elsewhere marks an acknowledgement taken while another hub led: it
+	// is stored under the leader's id for the alarm (see acks.go).
+	elsewhere bool
 }
 
 func newAlarms(cfg Config, siteList []hub.Site, db alarmStore, leader hub.Leader, lv *live.Hub, cmds *command.Tracker, log *slog.Logger) (*Alarms, error) {
 	a := &Alarms{db: db, leader: leader, live: lv, commands: cmds, log: log, sites: map[string]hub.Site{}, rooms: map[[2]string]hub.Room{},
 		rules: map[string]json.RawMessage{}, publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
-		changes: make(chan hub.AlarmChange, 4096), done: make(chan struct{})}
+		changes: make(chan alarmChange, 4096), done: make(chan struct{}), adopted: map[string]bool{}}
 	rules := sites.Rules(siteList)
 	bySite := map[string][]contract.RoomRule{}
 	for _, s := range siteList {
@@ -161,7 +173,13 @@ func (a *Alarms) run(ctx context.Context) {
 	defer tick.Stop()
 	save := time.NewTicker(30 * time.Second)
 	defer save.Stop()
-	batch := make([]hub.AlarmChange, 0, 64)
+	var adopt <-chan time.Time // a hub alone takes every acknowledgement itself
+	if _, alone := a.leader.(hub.SoleLeader); !alone {
+		t := time.NewTicker(adoptEvery)
+		defer t.Stop()
+		adopt = t.C
+	}
+	batch := make([]alarmChange, 0, 64)
 	flush := func() {
 		for more := true; more && len(batch) < cap(batch); {
 			select {
@@ -175,7 +193,14 @@ func (a *Alarms) run(ctx context.Context) {
 			return
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := a.db.SaveAlarmChanges(sctx, batch); err != nil {
+		cs := make([]hub.AlarmChange, len(batch))
+		for i, c := range batch {
+			if c.elsewhere {
+				a.asLeaders(sctx, &c.AlarmChange)
+			}
+			cs[i] = c.AlarmChange
+		}
+		if err := a.db.SaveAlarmChanges(sctx, cs); err != nil {
 			a.log.Error("store alarm transitions", "count", len(batch), "err", err)
 		}
 		cancel()
@@ -195,6 +220,11 @@ func (a *Alarms) run(ctx context.Context) {
 			a.Engine.Tick(now)
 		case <-save.C:
 			a.saveSnapshot()
+		case <-adopt:
+			if a.leading.Load() {
+				flush() // the store then holds the leader's own transitions
+				a.adoptAcks()
+			}
 		case <-changed:
 			changed = a.leader.Changed()
 			flush() // what was decided while leading is stored
@@ -232,10 +262,12 @@ func (a *Alarms) onAlarm(ev alarm.Event) {
 		by = al.Acked.By
 	}
 	lead := a.leading.Load()
-	if lead || ev.Transition == alarm.Acknowledged {
-		ch := hub.AlarmChange{At: ev.At, Event: string(ev.Transition), By: by, Alarm: hub.AlarmRow{
+	// An acknowledgement the leader took over from the store is stored.
+	stored := ev.Transition == alarm.Acknowledged && lead && a.takeAdopted(al.ID)
+	if (lead || ev.Transition == alarm.Acknowledged) && !stored {
+		ch := alarmChange{AlarmChange: hub.AlarmChange{At: ev.At, Event: string(ev.Transition), By: by, Alarm: hub.AlarmRow{
 			ID: al.ID, Site: al.Site, Room: al.Room, Edge: al.Edge, Source: al.Source, Kind: al.Kind.String(),
-			Severity: al.Severity, State: string(al.State), Raised: al.Raised, Updated: al.Updated, Record: rec}}
+			Severity: al.Severity, State: string(al.State), Raised: al.Raised, Updated: al.Updated, Record: rec}}, elsewhere: !lead}
 		select {
 		case a.changes <- ch:
 		default:
