@@ -1,6 +1,9 @@
 # CountyLink: edge agents, hub and dashboard for a county's rural logistics.
 # `make run` needs only Go; `make test` also installs Mosquitto, InfluxDB 1.8
-# and qemu-user-static when they are missing (Debian, as root).
+# and qemu-user-static when they are missing (Debian, as root), and runs the
+# PostgreSQL store's tests on the machine's server (127.0.0.1:5432 or the
+# local socket, user postgres; COUNTYLINK_TEST_PG names another), each in a
+# fresh database.
 
 GO        ?= go
 BIN       := bin

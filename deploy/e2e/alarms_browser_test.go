@@ -454,7 +454,7 @@ func TestAlarmScreenshots(t *testing.T) {
 func seedAlarmState(t *testing.T, dir string, history func(e *alarm.Engine, clock func(time.Time))) {
 	t.Helper()
 	var now time.Time
-	var changes []sqlite.AlarmChange
+	var changes []hub.AlarmChange
 	e := alarm.New(alarm.DefaultConfig(), alarm.SinkFunc(func(ev alarm.Event) {
 		al := ev.Alarm
 		rec, _ := json.Marshal(al)
@@ -462,7 +462,7 @@ func seedAlarmState(t *testing.T, dir string, history func(e *alarm.Engine, cloc
 		if ev.Transition == alarm.Acknowledged && al.Acked != nil {
 			by = al.Acked.By
 		}
-		changes = append(changes, sqlite.AlarmChange{At: ev.At, Event: string(ev.Transition), By: by, Alarm: sqlite.AlarmRow{
+		changes = append(changes, hub.AlarmChange{At: ev.At, Event: string(ev.Transition), By: by, Alarm: hub.AlarmRow{
 			ID: al.ID, Site: al.Site, Room: al.Room, Edge: al.Edge, Source: al.Source, Kind: al.Kind.String(),
 			Severity: al.Severity, State: string(al.State), Raised: al.Raised, Updated: al.Updated, Record: rec}})
 	}), func() time.Time { return now })

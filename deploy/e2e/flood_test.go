@@ -71,7 +71,7 @@ func TestFloodingEdge(t *testing.T) {
 		t.Errorf("traffic %+v", traffic)
 	}
 	waitFor(t, 20*time.Second, "the well-behaved edge's 20 readings stored", func() error {
-		n, err := h.DB.Query(t.Context(), "tw02", "cr1-th", "temperature", start.Add(-time.Minute), time.Now().Add(time.Minute))
+		n, err := h.SQLite.Query(t.Context(), "tw02", "cr1-th", "temperature", start.Add(-time.Minute), time.Now().Add(time.Minute))
 		if err != nil {
 			return err
 		}

@@ -38,4 +38,14 @@ func TestExamplesValid(t *testing.T) {
 	if _, err := server.LoadConfig(hubYAML); err != nil {
 		t.Fatal(err)
 	}
+	// Its PostgreSQL lines, uncommented, load too.
+	pg := strings.Replace(strings.ReplaceAll(string(b), "/etc/countylink/secrets/", dir+"/"),
+		"  driver: sqlite\n  # driver: postgres\n  # dsn:", "  driver: postgres\n  dsn:", 1)
+	if !strings.Contains(pg, "driver: postgres\n  dsn: postgres://") {
+		t.Fatal("hub.yaml lacks the commented store.driver postgres and store.dsn lines")
+	}
+	os.WriteFile(hubYAML, []byte(pg), 0o600)
+	if c, err := server.LoadConfig(hubYAML); err != nil || c.Store.Driver != server.DriverPostgres {
+		t.Fatalf("hub.yaml with store.driver postgres: %v", err)
+	}
 }

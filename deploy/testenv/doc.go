@@ -27,6 +27,11 @@
 // variable CI is true: then the test fails, so a CI run can never pass by
 // skipping the integration tests.
 //
+// PostgreSQL is not started: RequirePostgres finds the machine's server
+// (COUNTYLINK_TEST_PG, else the local socket or 127.0.0.1:5432 as user
+// postgres), with the same rule when it is missing, and PostgresDatabase
+// gives a test a fresh database, dropped at its cleanup.
+//
 // A typical test:
 //
 //	func TestIngest(t *testing.T) {

@@ -13,13 +13,12 @@ import (
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/alarm"
 	"github.com/countylink/countylink/hub/coldlog"
-	"github.com/countylink/countylink/hub/sqlite"
 )
 
 // AlarmStore is the stored alarms and their audit trail.
 type AlarmStore interface {
-	Alarms(ctx context.Context, f sqlite.AlarmFilter) ([]sqlite.AlarmRow, error)
-	AlarmHistory(ctx context.Context, id string) ([]sqlite.AlarmChange, error)
+	Alarms(ctx context.Context, f hub.AlarmFilter) ([]hub.AlarmRow, error)
+	AlarmHistory(ctx context.Context, id string) ([]hub.AlarmChange, error)
 }
 
 // ColdChain is what the cold-chain routes serve from: the alarm engine,
@@ -75,7 +74,7 @@ func (s *Server) listAlarms(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		f := sqlite.AlarmFilter{Site: site, Limit: limit}
+		f := hub.AlarmFilter{Site: site, Limit: limit}
 		if st == "cleared" {
 			f.States = []string{string(alarm.StateCleared)}
 		}

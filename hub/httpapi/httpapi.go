@@ -45,7 +45,8 @@ import (
 	"github.com/countylink/countylink/hub/state"
 )
 
-// EventSource answers queries for stored parcel events (sqlite.DB does).
+// EventSource answers queries for stored parcel events (sqlite.DB and
+// postgres.DB do).
 type EventSource interface {
 	Events(ctx context.Context, q hub.EventQuery) ([]*hub.ParcelEvent, error)
 }

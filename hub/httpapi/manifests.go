@@ -10,14 +10,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/countylink/countylink/hub/manifest"
-	"github.com/countylink/countylink/hub/sqlite"
 )
 
 // Manifests imports and serves courier manifests.
 type Manifests interface {
 	Import(ctx context.Context, r io.Reader, site, format, source string) (*manifest.Batch, manifest.Saved, error)
-	Batches(ctx context.Context, site string, limit int) ([]*sqlite.ManifestBatch, error)
-	Parcel(ctx context.Context, waybill string) (*sqlite.ManifestRow, error)
+	Batches(ctx context.Context, site string, limit int) ([]*manifest.StoredBatch, error)
+	Parcel(ctx context.Context, waybill string) (*manifest.StoredParcel, error)
 }
 
 func (s *Server) manifestRoutes(api *echo.Group) {
@@ -93,7 +92,7 @@ func (s *Server) listManifests(c echo.Context) error {
 		return err
 	}
 	if bs == nil {
-		bs = []*sqlite.ManifestBatch{}
+		bs = []*manifest.StoredBatch{}
 	}
 	return c.JSON(http.StatusOK, bs)
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
-	"github.com/countylink/countylink/hub/sqlite"
+	"github.com/countylink/countylink/hub/manifest"
 	"github.com/countylink/countylink/hub/timeline"
 )
 
@@ -34,12 +34,12 @@ const (
 // has a logistics store (nil otherwise, and when only a manifest knows
 // the parcel); State and Flags are then the item's.
 type ParcelView struct {
-	Waybill   string              `json:"waybill"`
-	State     string              `json:"state"` // "" when neither announced nor scanned
-	Flags     []string            `json:"flags"`
-	Item      *hub.Item           `json:"item"`
-	Announced *sqlite.ManifestRow `json:"announced"`
-	Events    []*hub.ParcelEvent  `json:"events"`
+	Waybill   string                 `json:"waybill"`
+	State     string                 `json:"state"` // "" when neither announced nor scanned
+	Flags     []string               `json:"flags"`
+	Item      *hub.Item              `json:"item"`
+	Announced *manifest.StoredParcel `json:"announced"`
+	Events    []*hub.ParcelEvent     `json:"events"`
 }
 
 // parcel finds a parcel by waybill: GET /api/v1/parcels/{waybill}.
@@ -109,7 +109,7 @@ func normWaybill(v string) (string, error) {
 
 // parcelState derives a parcel's state and flags from its manifest row
 // (nil if none) and its events, oldest first.
-func parcelState(m *sqlite.ManifestRow, evs []*hub.ParcelEvent) (string, []string) {
+func parcelState(m *manifest.StoredParcel, evs []*hub.ParcelEvent) (string, []string) {
 	flags := []string{}
 	state := ""
 	if m != nil {

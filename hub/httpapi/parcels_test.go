@@ -6,18 +6,17 @@ import (
 
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/manifest"
-	"github.com/countylink/countylink/hub/sqlite"
 )
 
 func TestParcelState(t *testing.T) {
-	announced := &sqlite.ManifestRow{Parcel: manifest.Parcel{Waybill: "SF1234567890123", Site: "tw01", Village: "v01"}}
+	announced := &manifest.StoredParcel{Parcel: manifest.Parcel{Waybill: "SF1234567890123", Site: "tw01", Village: "v01"}}
 	sorted := &hub.ParcelEvent{Kind: "sorted", Site: "tw01", Bin: "b01", Route: "r01"}
 	exception := &hub.ParcelEvent{Kind: "sorted", Site: "tw01", Bin: "b99", Exception: "unknown"}
 	confirmed := &hub.ParcelEvent{Kind: "confirmed", Site: "tw01", Bin: "b01"}
 	elsewhere := &hub.ParcelEvent{Kind: "sorted", Site: "tw02", Bin: "b03", Route: "r03"}
 	for _, c := range []struct {
 		name  string
-		m     *sqlite.ManifestRow
+		m     *manifest.StoredParcel
 		evs   []*hub.ParcelEvent
 		state string
 		flags []string

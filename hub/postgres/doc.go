@@ -1,12 +1,13 @@
 // Package postgres is the hub's store in PostgreSQL, for a county that runs
 // several hubs: they share the parcel events, the items derived from them,
-// the manifests, the dispatch runs, the audit log and the sites edited
-// through the API. It implements hub.LogisticsStore (hence hub.EventStore)
-// and manifest.Store with the behaviour of hub/sqlite, the embedded store
-// of a single hub; both pass the tests of hub/storetest. The cold-chain
-// alarms, the readings, the latest readings, the edges' states, the seen
-// message ids and the key-value entries (sort plans, manifest cursors) are
-// not here yet: they stay in hub/sqlite.
+// the manifests, the dispatch runs, the audit log, the sites edited
+// through the API, the cold-chain alarms and their transitions, the latest
+// reading of each device, the edges' states, the seen message ids and the
+// key-value entries (the alarm engine's state, sort plans, manifest
+// cursors). It implements everything hub/server asks of its store, with
+// the behaviour of hub/sqlite, the embedded store of a single hub; both
+// pass the tests of hub/storetest. Time series are not kept here: a hub
+// on PostgreSQL writes them to InfluxDB.
 //
 // The driver is pgx (github.com/jackc/pgx/v5) through its native API and
 // pgxpool, not database/sql: no SQL is shared with the SQLite store, so
@@ -38,6 +39,16 @@
 //     stored one at a time, so a batch imported by two hubs at once is
 //     stored once, and the revs edges page by (ManifestForSite) are given
 //     in commit order and never appear behind an edge's cursor.
+//   - SaveLatest and SaveEdges are upserts that keep the newest reading
+//     of a device and the latest-seen state of an edge (ON CONFLICT ... DO
+//     UPDATE ... WHERE the stored one is not newer), whichever hub commits
+//     last; rows go in key order, so two hubs saving overlapping sets lock
+//     them in the same order.
+//   - Leader elects, among the hubs, the one that stores the alarm
+//     transitions and sends the notifications: the hub whose session holds
+//     a session-level advisory lock on a connection of its own. Another
+//     takes the lead within seconds of the leader's stopping or losing
+//     its connection.
 //
 // A transaction that PostgreSQL aborts as a deadlock or a serialization
 // failure is run again, a few times.

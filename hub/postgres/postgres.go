@@ -160,6 +160,67 @@ var migrations = []string{
 		record     text NOT NULL,                       -- hub.Site as JSON, without rooms
 		updated_at timestamptz NOT NULL
 	);`,
+	// 2: what else the hub keeps besides time series: the latest reading
+	// of each device, the edges' states, the message ids stored, the
+	// cold-chain alarms with every transition (the audit trail), and
+	// named values (the alarm engine's state, sort plans, manifest
+	// cursors).
+	`CREATE TABLE latest (
+		site   text COLLATE "C" NOT NULL,
+		device text COLLATE "C" NOT NULL,
+		edge   text COLLATE "C" NOT NULL,
+		room   text COLLATE "C" NOT NULL,
+		ts     timestamptz NOT NULL, -- reading time; the newest is kept
+		id     text NOT NULL,        -- the producer's message id
+		fields text NOT NULL,        -- JSON object of field to value
+		faults text NOT NULL,        -- JSON object of field to text
+		PRIMARY KEY (site, device)
+	);
+	CREATE TABLE edges (
+		site      text COLLATE "C" NOT NULL,
+		edge      text COLLATE "C" NOT NULL,
+		online    boolean NOT NULL,
+		last_seen timestamptz, -- NULL when never seen; the latest is kept
+		agent     text NOT NULL,
+		backlog   bigint NOT NULL,
+		PRIMARY KEY (site, edge)
+	);
+	CREATE TABLE seen (
+		id text COLLATE "C" PRIMARY KEY, -- the producer's message id
+		at timestamptz NOT NULL          -- when a hub stored it
+	);
+	CREATE INDEX seen_at ON seen (at);
+	CREATE TABLE alarms (
+		id       text COLLATE "C" PRIMARY KEY,
+		site     text COLLATE "C" NOT NULL,
+		room     text COLLATE "C" NOT NULL,
+		edge     text COLLATE "C" NOT NULL,
+		source   text COLLATE "C" NOT NULL,
+		kind     text COLLATE "C" NOT NULL,
+		severity text COLLATE "C" NOT NULL,
+		state    text COLLATE "C" NOT NULL, -- active, acknowledged, cleared
+		record   text NOT NULL,             -- the alarm as JSON
+		raised   timestamptz NOT NULL,
+		updated  timestamptz NOT NULL
+	);
+	CREATE INDEX alarms_state ON alarms (state, raised);
+	CREATE INDEX alarms_site ON alarms (site, raised);
+	CREATE TABLE alarm_history (
+		seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		alarm_id text COLLATE "C" NOT NULL,
+		site     text COLLATE "C" NOT NULL,
+		at       timestamptz NOT NULL,
+		event    text COLLATE "C" NOT NULL, -- raised, updated, realarm, acknowledged, cleared, ...
+		actor    text NOT NULL,             -- who acknowledged; empty for the engine
+		record   text NOT NULL              -- the alarm as JSON after the event
+	);
+	CREATE INDEX alarm_history_alarm ON alarm_history (alarm_id, seq);
+	CREATE INDEX alarm_history_site ON alarm_history (site, at);
+	CREATE TABLE kv (
+		name       text COLLATE "C" PRIMARY KEY,
+		value      bytea NOT NULL,
+		updated_at timestamptz NOT NULL
+	);`,
 }
 
 // Advisory lock keys (pg_advisory_xact_lock) of the hubs' database.
@@ -172,7 +233,11 @@ const (
 // several hubs at once.
 type DB struct {
 	pool *pgxpool.Pool
-	name string // host and database, for errors (no password)
+	conn *pgx.ConnConfig // for the leaders' own connections
+	name string          // host and database, for errors (no password)
+
+	leadersMu sync.Mutex
+	leaders   map[*Leader]bool // running; closed by Close
 
 	places atomic.Pointer[placesBox] // for deriving items; see SetPlaces
 	opt    timeline.Options
@@ -182,6 +247,11 @@ type DB struct {
 var (
 	_ hub.EventStore     = (*DB)(nil)
 	_ hub.LogisticsStore = (*DB)(nil)
+	_ hub.StateStore     = (*DB)(nil)
+	_ hub.SeenStore      = (*DB)(nil)
+	_ hub.AlarmStore     = (*DB)(nil)
+	_ hub.KV             = (*DB)(nil)
+	_ hub.SiteStore      = (*DB)(nil)
 )
 
 // Open connects to the PostgreSQL database dsn names (a URL or key=value
@@ -194,7 +264,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "countylink-hub"
 	}
-	db := &DB{name: cfg.ConnConfig.Host + ":" + strconv.Itoa(int(cfg.ConnConfig.Port)) + "/" + cfg.ConnConfig.Database}
+	db := &DB{name: cfg.ConnConfig.Host + ":" + strconv.Itoa(int(cfg.ConnConfig.Port)) + "/" + cfg.ConnConfig.Database,
+		conn: cfg.ConnConfig.Copy(), leaders: map[*Leader]bool{}}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres %s: %w", db.name, err)
 	}
@@ -241,8 +312,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connections.
+// Close closes the connections, the leaders' (see Leader) too: this hub
+// then leads no more.
 func (db *DB) Close() error {
+	db.leadersMu.Lock()
+	leaders := make([]*Leader, 0, len(db.leaders))
+	for l := range db.leaders {
+		leaders = append(leaders, l)
+	}
+	db.leaders = nil // no more
+	db.leadersMu.Unlock()
+	for _, l := range leaders {
+		l.Close()
+	}
 	db.pool.Close()
 	return nil
 }

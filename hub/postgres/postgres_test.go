@@ -2,124 +2,26 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/deploy/testenv"
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/storetest"
 )
 
-// The tests run against a PostgreSQL server: the one COUNTYLINK_TEST_PG
-// names (a DSN of a database the user may create databases from), else
-// the local server's postgres database, by the Unix socket or by TCP.
-// Each test gets a database of its own, dropped when it ends. Without a
-// server the tests are skipped, except when CI is true: then they fail,
-// so a CI run cannot pass by skipping them (as deploy/testenv does with a
-// missing service).
-var adminDSNs = []string{
-	"host=/var/run/postgresql user=postgres dbname=postgres",
-	"host=127.0.0.1 port=5432 user=postgres dbname=postgres sslmode=disable",
-}
+// The tests run against the machine's PostgreSQL server (see
+// testenv.RequirePostgres), each in a database of its own, dropped when it
+// ends. Without a server they are skipped, except when CI is true: then
+// they fail.
+func requireServer(t testing.TB) string { return testenv.RequirePostgres(t) }
 
-// admin is the DSN of the server's administrative database, found once.
-var admin = sync.OnceValues(func() (string, error) {
-	dsns := adminDSNs
-	if dsn := os.Getenv("COUNTYLINK_TEST_PG"); dsn != "" {
-		dsns = []string{dsn}
-	}
-	var errs []error
-	for _, dsn := range dsns {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			err = conn.Ping(ctx)
-			conn.Close(ctx)
-		}
-		cancel()
-		if err == nil {
-			return dsn, nil
-		}
-		errs = append(errs, err)
-	}
-	return "", errors.Join(errs...)
-})
-
-func ciEnabled() bool {
-	ci, err := strconv.ParseBool(strings.TrimSpace(os.Getenv("CI")))
-	return err == nil && ci
-}
-
-// requireServer returns the administrative DSN, or skips (fails with CI
-// true) the test when no server answers.
-func requireServer(t testing.TB) string {
-	t.Helper()
-	dsn, err := admin()
-	if err != nil {
-		msg := "postgres: no server answers (set COUNTYLINK_TEST_PG to the DSN of one): " + err.Error()
-		if ciEnabled() {
-			t.Fatalf("%s; CI=true, so a missing service fails the test instead of skipping it", msg)
-		}
-		t.Skipf("%s; skipping (with CI=true this is a failure)", msg)
-	}
-	return dsn
-}
-
-// freshDatabase creates an empty database, dropped at the test's cleanup,
-// and returns its DSN.
-func freshDatabase(t testing.TB) string {
-	t.Helper()
-	adminDSN := requireServer(t)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "countylink_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, adminDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, adminDSN)
-		if err != nil {
-			t.Errorf("drop of %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop of %s: %v", name, err)
-		}
-	})
-	return withDatabase(t, adminDSN, name)
-}
-
-// withDatabase is dsn naming database name instead.
-func withDatabase(t testing.TB, dsn, name string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		u.Path = "/" + name
-		return u.String()
-	}
-	var kept []string
-	for _, f := range strings.Fields(dsn) {
-		if !strings.HasPrefix(f, "dbname=") {
-			kept = append(kept, f)
-		}
-	}
-	return strings.Join(append(kept, "dbname="+name), " ")
-}
+func freshDatabase(t testing.TB) string { return testenv.PostgresDatabase(t) }
 
 // open opens a store in a fresh database.
 func open(t testing.TB) (*DB, string) {

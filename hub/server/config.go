@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gopkg.in/yaml.v3"
 
 	"github.com/countylink/countylink/contract"
@@ -20,13 +21,14 @@ import (
 // Config is the hub's configuration.
 type Config struct {
 	Listen    string `yaml:"listen"`     // HTTP address of the API and dashboard
-	DataDir   string `yaml:"data_dir"`   // embedded store and state
+	DataDir   string `yaml:"data_dir"`   // the embedded SQLite store (hub.db) and state
 	SitesFile string `yaml:"sites_file"` // the county's sites; empty means the demo county
 	LogLevel  string `yaml:"log_level"`
 	// TimeZone is the county's IANA time zone (Asia/Shanghai), where the
 	// wall screen's day of parcel counts starts; empty means the machine's.
 	TimeZone string `yaml:"time_zone"`
 
+	Store  StoreConfig  `yaml:"store"`
 	MQTT   MQTTConfig   `yaml:"mqtt"`
 	Influx InfluxConfig `yaml:"influx"`
 
@@ -67,6 +69,28 @@ type ManifestsConfig struct {
 	// decisions with the relight command. For uplinks too thin for the
 	// day's manifests.
 	NoPush bool `yaml:"no_push"`
+}
+
+// Store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// StoreConfig selects where the hub keeps its state besides time series:
+// parcels, runs, manifests, alarms, the latest readings and the edges.
+type StoreConfig struct {
+	// Driver is "sqlite" (the default: data_dir/hub.db, embedded, for one
+	// hub; it also keeps the time series when influx.url is empty) or
+	// "postgres" (for several hubs sharing the database DSN names; time
+	// series then go to InfluxDB, and one hub at a time is the alarm
+	// leader).
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL database, as a URL
+	// (postgres://countylink@db.county.example.cn:5432/countylink?sslmode=verify-full)
+	// or key=value pairs. A password may also come from PGPASSWORD or a
+	// ~/.pgpass file rather than the configuration.
+	DSN string `yaml:"dsn"`
 }
 
 // MQTTConfig is the broker the hub ingests from.
@@ -112,6 +136,7 @@ func DefaultConfig() Config {
 			Embedded: false, EmbeddedListen: "127.0.0.1:1883",
 			Broker: "tcp://127.0.0.1:1883", ClientID: "countylink-hub", TopicPrefix: contract.DefaultPrefix,
 		},
+		Store:         StoreConfig{Driver: DriverSQLite},
 		Influx:        InfluxConfig{Timeout: 10 * time.Second},
 		StaleAfter:    2 * time.Minute,
 		BatchSize:     5000,
@@ -165,6 +190,23 @@ func (c *Config) Validate() error {
 		if c.Influx.Bucket == "" {
 			bad("influx.bucket", "must be set (InfluxDB 1.8: database/retention-policy)")
 		}
+	}
+	switch c.Store.Driver {
+	case DriverSQLite:
+		if c.Store.DSN != "" {
+			bad("store.dsn", "is for driver postgres; the sqlite store is data_dir/hub.db")
+		}
+	case DriverPostgres:
+		if c.Store.DSN == "" {
+			bad("store.dsn", "must be set for driver postgres (postgres://user@host:5432/database)")
+		} else if _, err := pgconn.ParseConfig(c.Store.DSN); err != nil {
+			bad("store.dsn", "%v", err) // pgconn leaves the password out
+		}
+		if c.Influx.URL == "" {
+			bad("influx.url", "must be set with store.driver postgres: PostgreSQL keeps no time series, which then go to InfluxDB (only the embedded SQLite store doubles as the series store)")
+		}
+	default:
+		bad("store.driver", "%q must be sqlite or postgres", c.Store.Driver)
 	}
 	if c.StaleAfter < 10*time.Second {
 		bad("stale_after", "%v is below 10s", c.StaleAfter)

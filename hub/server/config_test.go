@@ -48,3 +48,41 @@ func TestLoadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreConfig: the store's driver and DSN, and what PostgreSQL needs
+// beside it (InfluxDB for the time series), each error naming its field.
+func TestStoreConfig(t *testing.T) {
+	influx := "influx:\n  url: http://127.0.0.1:8086\n  bucket: countylink/autogen\n"
+	for _, tc := range []struct {
+		name, yaml string
+		want       string // in the error; empty for a valid file
+	}{
+		{"default sqlite", "log_level: info\n", ""},
+		{"sqlite", "store:\n  driver: sqlite\n", ""},
+		{"postgres", "store:\n  driver: postgres\n  dsn: postgres://countylink@127.0.0.1:5432/countylink\n" + influx, ""},
+		{"postgres key=value", "store:\n  driver: postgres\n  dsn: host=127.0.0.1 dbname=countylink\n" + influx, ""},
+		{"postgres without dsn", "store:\n  driver: postgres\n" + influx, "store.dsn: must be set"},
+		{"postgres without influx", "store:\n  driver: postgres\n  dsn: postgres://127.0.0.1/countylink\n", "influx.url: must be set with store.driver postgres"},
+		{"bad dsn", "store:\n  driver: postgres\n  dsn: 'postgres://u:secret@127.0.0.1:notaport/x'\n" + influx, "store.dsn"},
+		{"dsn with sqlite", "store:\n  dsn: postgres://127.0.0.1/countylink\n", "store.dsn: is for driver postgres"},
+		{"unknown driver", "store:\n  driver: mysql\n", `store.driver: "mysql" must be sqlite or postgres`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "hub.yaml")
+			os.WriteFile(p, []byte(tc.yaml), 0o600)
+			c, err := LoadConfig(p)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want == "":
+				if c.Store.Driver != DriverSQLite && !strings.Contains(tc.yaml, "postgres") {
+					t.Errorf("default driver %q", c.Store.Driver)
+				}
+			case err == nil || !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			case strings.Contains(err.Error(), "secret"):
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}

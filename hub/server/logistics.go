@@ -13,7 +13,6 @@ import (
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/sites"
-	"github.com/countylink/countylink/hub/sqlite"
 	"github.com/countylink/countylink/hub/state"
 )
 
@@ -53,7 +52,7 @@ type RelightArgs struct {
 // event and sends the edge the relight command while staff still stand at
 // the station.
 type Corrector struct {
-	db       *sqlite.DB
+	db       correctorStore
 	plans    *SortPlans
 	commands *command.Tracker
 	log      *slog.Logger
@@ -67,7 +66,7 @@ type Corrector struct {
 	corrected atomic.Uint64 // sorts corrected on the station
 }
 
-func newCorrector(db *sqlite.DB, plans *SortPlans, cmds *command.Tracker, log *slog.Logger) *Corrector {
+func newCorrector(db correctorStore, plans *SortPlans, cmds *command.Tracker, log *slog.Logger) *Corrector {
 	return &Corrector{db: db, plans: plans, commands: cmds, log: log, Within: 2 * time.Minute, Now: time.Now,
 		work: make(chan *hub.ParcelEvent, 1024), late: make(chan []string, 64)}
 }
@@ -191,7 +190,7 @@ func (c *Corrector) relight(ctx context.Context, ev *hub.ParcelEvent, d contract
 // SiteEditor adds and changes sites through the API: checked with the
 // sites file's rules, stored, audited and shown at once.
 type SiteEditor struct {
-	db    *sqlite.DB
+	db    siteStore
 	state *state.State
 	log   *slog.Logger
 }
@@ -231,7 +230,7 @@ func (e *SiteEditor) PutSite(ctx context.Context, s hub.Site, by string) (bool, 
 
 // restoreSites applies the sites edited through the API over the sites
 // file's.
-func restoreSites(ctx context.Context, db *sqlite.DB, st *state.State) error {
+func restoreSites(ctx context.Context, db hub.SiteStore, st *state.State) error {
 	stored, err := db.Sites(ctx)
 	if err != nil {
 		return err

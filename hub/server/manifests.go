@@ -12,7 +12,6 @@ import (
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/manifest"
-	"github.com/countylink/countylink/hub/sqlite"
 )
 
 // manifestChunk is how many parcels one manifest command carries: well
@@ -26,7 +25,7 @@ const manifestChunk = 500
 // was offline during an import gets what it missed when it comes back.
 type Manifests struct {
 	ctx      context.Context // the hub's lifetime: pushes stop with it
-	db       *sqlite.DB
+	db       manifestStore
 	commands *command.Tracker
 	log      *slog.Logger
 	sites    func() []hub.Site
@@ -40,7 +39,7 @@ type Manifests struct {
 	announced func(waybills []string)
 }
 
-func newManifests(db *sqlite.DB, cmds *command.Tracker, sites func() []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
+func newManifests(db manifestStore, cmds *command.Tracker, sites func() []hub.Site, edges func(site string) []hub.EdgeState, log *slog.Logger) *Manifests {
 	return &Manifests{db: db, commands: cmds, log: log, sites: sites, edges: edges, pushing: map[[2]string]bool{}}
 }
 
@@ -182,11 +181,11 @@ func (m *Manifests) Import(ctx context.Context, r io.Reader, site, format, sourc
 }
 
 // Batches lists imported batches, newest first.
-func (m *Manifests) Batches(ctx context.Context, site string, limit int) ([]*sqlite.ManifestBatch, error) {
+func (m *Manifests) Batches(ctx context.Context, site string, limit int) ([]*manifest.StoredBatch, error) {
 	return m.db.ManifestBatches(ctx, site, limit)
 }
 
 // Parcel is an announced parcel, nil when unknown.
-func (m *Manifests) Parcel(ctx context.Context, waybill string) (*sqlite.ManifestRow, error) {
+func (m *Manifests) Parcel(ctx context.Context, waybill string) (*manifest.StoredParcel, error) {
 	return m.db.ManifestParcel(ctx, waybill)
 }

@@ -1,5 +1,6 @@
-// Package server wires the hub together: stores, the embedded broker when
-// asked for, ingest, state, the command tracker and the HTTP API. The hub
+// Package server wires the hub together: stores (SQLite embedded, or
+// PostgreSQL shared by several hubs, behind Store), the embedded broker
+// when asked for, ingest, state, the command tracker and the HTTP API. The hub
 // binary and the end-to-end tests both start the hub through Main, so the
 // tests exercise the same wiring as production.
 package server
@@ -28,6 +29,7 @@ import (
 	"github.com/countylink/countylink/hub/live"
 	"github.com/countylink/countylink/hub/manifest"
 	"github.com/countylink/countylink/hub/metrics"
+	"github.com/countylink/countylink/hub/postgres"
 	"github.com/countylink/countylink/hub/sites"
 	"github.com/countylink/countylink/hub/sqlite"
 	"github.com/countylink/countylink/hub/state"
@@ -40,7 +42,14 @@ type Main struct {
 	Log    *slog.Logger
 
 	// Set by Open.
-	DB        *sqlite.DB
+	Store Store // SQLite or PostgreSQL, as store.driver says
+	// SQLite is the embedded store when store.driver is sqlite (then Store
+	// too, and the series store when InfluxDB is not configured); nil with
+	// PostgreSQL.
+	SQLite *sqlite.DB
+	// Leader says whether this hub is the alarm leader: always with
+	// SQLite, one hub at a time of those sharing a PostgreSQL database.
+	Leader    hub.Leader
 	Influx    *influx.Writer
 	Broker    *broker.Broker
 	State     *state.State
@@ -84,10 +93,13 @@ func (m *Main) Open() (err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	if m.DB, err = sqlite.Open(filepath.Join(cfg.DataDir, "hub.db")); err != nil {
+	if err := m.openStore(); err != nil {
 		return err
 	}
-	var series hub.SeriesWriter = m.DB
+	var series hub.SeriesWriter
+	if m.SQLite != nil {
+		series = m.SQLite
+	}
 	if cfg.Influx.URL != "" {
 		m.Influx, err = influx.New(influx.Config{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
 			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.Timeout, Gzip: cfg.Influx.Gzip})
@@ -106,7 +118,7 @@ func (m *Main) Open() (err error) {
 	if err := m.restore(); err != nil {
 		return err
 	}
-	m.DB.SetOptions(timeline.Options{MaxParcelKg: cfg.ParcelMaxKg})
+	m.Store.SetOptions(timeline.Options{MaxParcelKg: cfg.ParcelMaxKg})
 
 	m.BrokerURL = cfg.MQTT.Broker
 	if cfg.MQTT.Embedded {
@@ -120,7 +132,10 @@ func (m *Main) Open() (err error) {
 	m.stop = func() { stop(errHubClosed) }
 	m.Metrics = new(metrics.Registry)
 	// The temperature log reads the series store the readings go to.
-	var logSource coldlog.Source = coldlog.FromDevices(m.DB)
+	var logSource coldlog.Source
+	if m.SQLite != nil {
+		logSource = coldlog.FromDevices(m.SQLite)
+	}
 	if m.Influx != nil {
 		r, err := influx.NewReader(influx.Config{URL: cfg.Influx.URL, Token: cfg.Influx.Token, Org: cfg.Influx.Org,
 			Bucket: cfg.Influx.Bucket, Timeout: cfg.Influx.Timeout})
@@ -135,20 +150,27 @@ func (m *Main) Open() (err error) {
 	m.Commands = command.New(command.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
 		return m.Ingest.Publish(ctx, topic, payload)
 	}), cfg.MQTT.TopicPrefix, command.DefaultKeep, m.Metrics)
-	m.Manifests = newManifests(m.DB, m.Commands, m.State.AllSites, m.edgesOf, m.Log.With("component", "manifests"))
+	m.Manifests = newManifests(m.Store, m.Commands, m.State.AllSites, m.edgesOf, m.Log.With("component", "manifests"))
 	m.Manifests.noPush, m.Manifests.ctx = cfg.Manifests.NoPush, base
-	if m.Alarms, err = newAlarms(cfg, siteList, m.DB, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
+	if m.Alarms, err = newAlarms(cfg, siteList, m.Store, m.Leader, lv, m.Commands, m.Log.With("component", "alarms")); err != nil {
 		return err
 	}
-	if m.SortPlans, err = newSortPlans(m.DB, m.Commands, siteList, m.edgesOf, m.Log.With("component", "sortplans")); err != nil {
+	m.Metrics.NewGaugeFunc("countylink_hub_alarm_leader", "1 while this hub is the alarm leader (stores alarm transitions, sends notifications, pushes room rules), else 0.",
+		func() float64 {
+			if m.Alarms.Leading() {
+				return 1
+			}
+			return 0
+		})
+	if m.SortPlans, err = newSortPlans(m.Store, m.Commands, siteList, m.edgesOf, m.Log.With("component", "sortplans")); err != nil {
 		return err
 	}
 	m.SortPlans.ctx, m.Alarms.ctx = base, base
-	m.DB.SetPlaces(places{state: m.State, plans: m.SortPlans})
+	m.Store.SetPlaces(places{state: m.State, plans: m.SortPlans})
 	m.SortPlans.retain = func(ctx context.Context, site string, plan json.RawMessage) error {
 		return m.Ingest.PublishRetained(ctx, contract.PlanTopic(cfg.MQTT.TopicPrefix, site), plan)
 	}
-	m.Corrector = newCorrector(m.DB, m.SortPlans, m.Commands, m.Log.With("component", "corrector"))
+	m.Corrector = newCorrector(m.Store, m.SortPlans, m.Commands, m.Log.With("component", "corrector"))
 	m.Manifests.announced = m.Corrector.Announced
 	m.Metrics.NewGaugeFunc("countylink_hub_sorts_corrected", "Station sorts the hub corrected with a relight (a late manifest) since it started.",
 		func() float64 { return float64(m.Corrector.corrected.Load()) })
@@ -159,7 +181,7 @@ func (m *Main) Open() (err error) {
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
-		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.DB, AutoAck: cfg.MQTT.AutoAck,
+		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.Store, AutoAck: cfg.MQTT.AutoAck,
 		Results: m.Commands, Watcher: watch, OnEvent: m.Corrector.Event,
 		EdgeRate: cfg.EdgeRate, EdgeBurst: cfg.EdgeBurst, OnFlood: m.Alarms.Engine.EdgeFlood,
 		OnSubscribed: func() {
@@ -167,14 +189,14 @@ func (m *Main) Open() (err error) {
 			defer cancel()
 			m.SortPlans.RetainAll(ctx)
 		},
-	}, series, m.DB, m.State, m.Metrics, m.Log.With("component", "ingest"))
+	}, series, m.Store, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 
 	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
-		Events: m.DB, Commands: m.Commands,
+		Events: m.Store, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
-		Traffic: m.Ingest.Traffic, Logistics: m.DB, Sites: &SiteEditor{db: m.DB, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
-		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.DB, Source: logSource, Sites: siteList, TZ: m.State.Location}}
+		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: &SiteEditor{db: m.Store, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
+		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -210,8 +232,38 @@ func (m *Main) Open() (err error) {
 			}
 		}()
 	}
-	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded,
+	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded, "store", cfg.Store.Driver,
 		"series", map[bool]string{true: "influxdb " + cfg.Influx.URL, false: "embedded sqlite"}[m.Influx != nil])
+	return nil
+}
+
+// openStore opens the store store.driver names, and the alarm leadership
+// that goes with it.
+func (m *Main) openStore() error {
+	cfg := m.Config.Store
+	switch cfg.Driver {
+	case DriverPostgres:
+		if m.Config.Influx.URL == "" {
+			return errors.New("store.driver postgres needs influx.url: PostgreSQL keeps no time series")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		db, err := postgres.Open(ctx, cfg.DSN)
+		if err != nil {
+			return err
+		}
+		m.Store = db
+		// Closed with the store: the lead goes when this hub stops.
+		m.Leader = db.Leader(context.Background(), "alarms")
+	case DriverSQLite, "":
+		db, err := sqlite.Open(filepath.Join(m.Config.DataDir, "hub.db"))
+		if err != nil {
+			return err
+		}
+		m.Store, m.SQLite, m.Leader = db, db, hub.SoleLeader{}
+	default:
+		return fmt.Errorf("store.driver: %q must be sqlite or postgres", cfg.Driver)
+	}
 	return nil
 }
 
@@ -232,14 +284,14 @@ func (m *Main) edgesOf(site string) []hub.EdgeState {
 func (m *Main) restore() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rs, err := m.DB.Latest(ctx)
+	rs, err := m.Store.Latest(ctx)
 	if err != nil {
 		return fmt.Errorf("restore latest readings: %w", err)
 	}
 	for _, r := range rs {
 		m.State.ApplyReading(r)
 	}
-	es, err := m.DB.Edges(ctx)
+	es, err := m.Store.Edges(ctx)
 	if err != nil {
 		return fmt.Errorf("restore edges: %w", err)
 	}
@@ -248,12 +300,12 @@ func (m *Main) restore() error {
 		m.State.ApplyEdge(e)
 	}
 	from, to := m.State.Today()
-	totals, err := m.DB.ParcelTotals(ctx, from, to)
+	totals, err := m.Store.ParcelTotals(ctx, from, to)
 	if err != nil {
 		return fmt.Errorf("restore today's parcel counts: %w", err)
 	}
 	m.State.RestoreParcels(from, totals)
-	if err := restoreSites(ctx, m.DB, m.State); err != nil {
+	if err := restoreSites(ctx, m.Store, m.State); err != nil {
 		return fmt.Errorf("restore sites edited through the API: %w", err)
 	}
 	return nil
@@ -296,8 +348,8 @@ func (m *Main) close() error {
 	if m.Influx != nil {
 		m.Influx.Close()
 	}
-	if m.DB != nil {
-		return m.DB.Close()
+	if m.Store != nil {
+		return m.Store.Close()
 	}
 	return nil
 }

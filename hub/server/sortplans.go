@@ -11,7 +11,6 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/command"
-	"github.com/countylink/countylink/hub/sqlite"
 )
 
 // SortPlans keeps each township's sort plan and sends it to the
@@ -21,7 +20,7 @@ import (
 // is down; it reports the version it runs in its status.
 type SortPlans struct {
 	ctx      context.Context // the hub's lifetime: pushes stop with it
-	db       *sqlite.DB
+	db       hub.KV
 	commands *command.Tracker
 	edges    func(site string) []hub.EdgeState
 	log      *slog.Logger
@@ -37,7 +36,7 @@ type SortPlans struct {
 
 func planKey(site string) string { return "sortplan/" + site }
 
-func newSortPlans(db *sqlite.DB, cmds *command.Tracker, siteList []hub.Site, edges func(string) []hub.EdgeState, log *slog.Logger) (*SortPlans, error) {
+func newSortPlans(db hub.KV, cmds *command.Tracker, siteList []hub.Site, edges func(string) []hub.EdgeState, log *slog.Logger) (*SortPlans, error) {
 	p := &SortPlans{db: db, commands: cmds, edges: edges, log: log, plans: map[string]json.RawMessage{}, parsed: map[string]*contract.SortPlan{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -12,29 +12,29 @@ func TestAlarmRecordsAndHistory(t *testing.T) {
 	db, _ := open(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
-	row := AlarmRow{ID: "a1", Site: "tw01", Room: "cr1", Edge: "tw01-e1", Source: "cr1", Kind: "high", Severity: "critical",
+	row := hub.AlarmRow{ID: "a1", Site: "tw01", Room: "cr1", Edge: "tw01-e1", Source: "cr1", Kind: "high", Severity: "critical",
 		State: "active", Raised: t0, Updated: t0, Record: []byte(`{"id":"a1","state":"active"}`)}
-	if err := db.SaveAlarmChanges(ctx, []AlarmChange{{Alarm: row, At: t0, Event: "raised"}}); err != nil {
+	if err := db.SaveAlarmChanges(ctx, []hub.AlarmChange{{Alarm: row, At: t0, Event: "raised"}}); err != nil {
 		t.Fatal(err)
 	}
 	row.State, row.Updated, row.Record = "acknowledged", t0.Add(time.Minute), []byte(`{"id":"a1","state":"acknowledged"}`)
-	if err := db.SaveAlarmChanges(ctx, []AlarmChange{{Alarm: row, At: t0.Add(time.Minute), Event: "acknowledged", By: "王芳"}}); err != nil {
+	if err := db.SaveAlarmChanges(ctx, []hub.AlarmChange{{Alarm: row, At: t0.Add(time.Minute), Event: "acknowledged", By: "王芳"}}); err != nil {
 		t.Fatal(err)
 	}
-	other := AlarmRow{ID: "a2", Site: "tw02", Room: "cr1", Edge: "tw02-e1", Source: "cr1", Kind: "low", Severity: "major",
+	other := hub.AlarmRow{ID: "a2", Site: "tw02", Room: "cr1", Edge: "tw02-e1", Source: "cr1", Kind: "low", Severity: "major",
 		State: "cleared", Raised: t0.Add(-time.Hour), Updated: t0, Record: []byte(`{}`)}
-	if err := db.SaveAlarmChanges(ctx, []AlarmChange{{Alarm: other, At: t0, Event: "cleared"}}); err != nil {
+	if err := db.SaveAlarmChanges(ctx, []hub.AlarmChange{{Alarm: other, At: t0, Event: "cleared"}}); err != nil {
 		t.Fatal(err)
 	}
-	pending, err := db.Alarms(ctx, AlarmFilter{States: []string{"active", "acknowledged"}})
+	pending, err := db.Alarms(ctx, hub.AlarmFilter{States: []string{"active", "acknowledged"}})
 	if err != nil || len(pending) != 1 || pending[0].ID != "a1" || pending[0].State != "acknowledged" || string(pending[0].Record) != `{"id":"a1","state":"acknowledged"}` {
 		t.Fatalf("open alarms %+v %v", pending, err)
 	}
-	all, err := db.Alarms(ctx, AlarmFilter{})
+	all, err := db.Alarms(ctx, hub.AlarmFilter{})
 	if err != nil || len(all) != 2 || all[0].ID != "a1" {
 		t.Fatalf("all alarms, newest first: %+v %v", all, err)
 	}
-	if got, _ := db.Alarms(ctx, AlarmFilter{Site: "tw02"}); len(got) != 1 || got[0].ID != "a2" {
+	if got, _ := db.Alarms(ctx, hub.AlarmFilter{Site: "tw02"}); len(got) != 1 || got[0].ID != "a2" {
 		t.Fatalf("tw02: %+v", got)
 	}
 	h, err := db.AlarmHistory(ctx, "a1")

@@ -1,9 +1,12 @@
 // Package sqlite is the hub's embedded store, a single SQLite file (through
 // the pure-Go modernc.org/sqlite driver, so the hub stays one static
-// binary). It always keeps the hub's state, what must survive a restart:
-// the latest reading of each device and the state of each edge
-// (hub.StateStore), and the scanner stations' parcel events
-// (hub.EventStore), one row per event keyed by its message id. When no
+// binary), and the default (store.driver sqlite) for a hub that runs
+// alone; hub/postgres is the store several hubs share, and both pass the
+// tests of hub/storetest. It keeps the hub's state, what must survive a
+// restart: the latest reading of each device and the state of each edge
+// (hub.StateStore), the scanner stations' parcel events (hub.EventStore),
+// one row per event keyed by its message id, the items, runs, manifests,
+// alarms (hub.AlarmStore) and named values (hub.KV). When no
 // InfluxDB is configured it also keeps the time series (hub.SeriesWriter),
 // one row per site, device, field and millisecond, and answers the range
 // queries of the charts.

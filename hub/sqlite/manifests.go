@@ -18,14 +18,6 @@ var _ manifest.Store = (*DB)(nil)
 // call returns.
 const MaxManifestRows = 5000
 
-// ManifestRow is an announced parcel as stored; the type is shared with
-// the other stores.
-type ManifestRow = manifest.StoredParcel
-
-// ManifestBatch is an imported manifest as stored; the type is shared
-// with the other stores.
-type ManifestBatch = manifest.StoredBatch
-
 // SaveManifest stores the parcels of b in one transaction. A batch stored
 // before changes nothing and gets the result of that import, with Repeat
 // set. A waybill announced before is updated when b says something else
@@ -159,8 +151,8 @@ func same(a, b manifest.Parcel) bool {
 const parcelColumns = `waybill, site, carrier, village, address, sort_code, weight_kg,
 	source, batch_id, announced_ms, updated_ms, rev`
 
-func scanParcel(sc interface{ Scan(...any) error }) (*ManifestRow, error) {
-	r := new(ManifestRow)
+func scanParcel(sc interface{ Scan(...any) error }) (*manifest.StoredParcel, error) {
+	r := new(manifest.StoredParcel)
 	var w sql.NullFloat64
 	var announced, updated int64
 	if err := sc.Scan(&r.Waybill, &r.Site, &r.Carrier, &r.Village, &r.Address, &r.SortCode, &w,
@@ -176,7 +168,7 @@ func scanParcel(sc interface{ Scan(...any) error }) (*ManifestRow, error) {
 
 // ManifestParcel returns what manifests announced about a waybill, or nil
 // when none did.
-func (db *DB) ManifestParcel(ctx context.Context, waybill string) (*ManifestRow, error) {
+func (db *DB) ManifestParcel(ctx context.Context, waybill string) (*manifest.StoredParcel, error) {
 	wb := strings.ToUpper(strings.TrimSpace(waybill))
 	r, err := scanParcel(db.read.QueryRowContext(ctx, `SELECT `+parcelColumns+` FROM manifest_parcels WHERE waybill = ?`, wb))
 	switch {
@@ -193,7 +185,7 @@ func (db *DB) ManifestParcel(ctx context.Context, waybill string) (*ManifestRow,
 // at most limit (at most MaxManifestRows). An edge keeps the Rev of the
 // last row it got and asks again with it: a cursor, where a time would
 // cut a batch of thousands stored in the same millisecond.
-func (db *DB) ManifestForSite(ctx context.Context, site string, afterRev int64, limit int) ([]*ManifestRow, error) {
+func (db *DB) ManifestForSite(ctx context.Context, site string, afterRev int64, limit int) ([]*manifest.StoredParcel, error) {
 	if limit <= 0 || limit > MaxManifestRows {
 		limit = MaxManifestRows
 	}
@@ -203,7 +195,7 @@ func (db *DB) ManifestForSite(ctx context.Context, site string, afterRev int64, 
 		return nil, fmt.Errorf("sqlite manifest of %s: %w", site, err)
 	}
 	defer rows.Close()
-	out := []*ManifestRow{}
+	out := []*manifest.StoredParcel{}
 	for rows.Next() {
 		r, err := scanParcel(rows)
 		if err != nil {
@@ -219,8 +211,8 @@ func (db *DB) ManifestForSite(ctx context.Context, site string, afterRev int64, 
 
 const batchColumns = `id, site, source, inserted, updated, unchanged, report, imported_ms`
 
-func scanBatch(sc interface{ Scan(...any) error }) (*ManifestBatch, error) {
-	b := new(ManifestBatch)
+func scanBatch(sc interface{ Scan(...any) error }) (*manifest.StoredBatch, error) {
+	b := new(manifest.StoredBatch)
 	var report string
 	var ms int64
 	if err := sc.Scan(&b.ID, &b.Site, &b.Source, &b.Saved.Inserted, &b.Saved.Updated, &b.Saved.Unchanged, &report, &ms); err != nil {
@@ -237,7 +229,7 @@ func scanBatch(sc interface{ Scan(...any) error }) (*ManifestBatch, error) {
 // ManifestBatches returns the manifests imported for a site (every site
 // when site is empty), newest first, at most limit (at most
 // MaxManifestRows).
-func (db *DB) ManifestBatches(ctx context.Context, site string, limit int) ([]*ManifestBatch, error) {
+func (db *DB) ManifestBatches(ctx context.Context, site string, limit int) ([]*manifest.StoredBatch, error) {
 	if limit <= 0 || limit > MaxManifestRows {
 		limit = MaxManifestRows
 	}
@@ -250,7 +242,7 @@ func (db *DB) ManifestBatches(ctx context.Context, site string, limit int) ([]*M
 		return nil, fmt.Errorf("sqlite manifest batches: %w", err)
 	}
 	defer rows.Close()
-	out := []*ManifestBatch{}
+	out := []*manifest.StoredBatch{}
 	for rows.Next() {
 		b, err := scanBatch(rows)
 		if err != nil {

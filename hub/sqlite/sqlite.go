@@ -255,6 +255,9 @@ var (
 	_ hub.SeenStore      = (*DB)(nil)
 	_ hub.EventStore     = (*DB)(nil)
 	_ hub.LogisticsStore = (*DB)(nil)
+	_ hub.AlarmStore     = (*DB)(nil)
+	_ hub.KV             = (*DB)(nil)
+	_ hub.SiteStore      = (*DB)(nil)
 )
 
 // Sample is one stored value of a field.
@@ -511,7 +514,9 @@ func (db *DB) Latest(ctx context.Context) ([]*hub.Reading, error) {
 	return out, nil
 }
 
-// SaveEdge stores e as its edge's state.
+// SaveEdge stores e as its edge's state unless the stored state was seen
+// later (never seen counts as earliest), as in the PostgreSQL store
+// several hubs share: one hub's state of an edge never goes back in time.
 func (db *DB) SaveEdge(ctx context.Context, e hub.EdgeState) error {
 	return db.SaveEdges(ctx, []hub.EdgeState{e})
 }
@@ -541,7 +546,8 @@ func saveEdge(ctx context.Context, tx *sql.Tx, e hub.EdgeState) error {
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (site, edge) DO UPDATE SET
 			online = excluded.online, last_seen_ms = excluded.last_seen_ms,
-			agent = excluded.agent, backlog = excluded.backlog`,
+			agent = excluded.agent, backlog = excluded.backlog
+		WHERE edges.last_seen_ms IS NULL OR excluded.last_seen_ms >= edges.last_seen_ms`,
 		e.Site, e.Edge, e.Online, seen, e.Agent, e.Backlog)
 	if err != nil {
 		return fmt.Errorf("sqlite save edge %s/%s: %w", e.Site, e.Edge, err)
@@ -815,26 +821,10 @@ func (db *DB) Temperatures(ctx context.Context, site, room, device string, from,
 	return out, rows.Err()
 }
 
-// AlarmRow is an alarm as stored: its identity and state for queries, and
-// the whole record as JSON.
-type AlarmRow struct {
-	ID, Site, Room, Edge, Source, Kind, Severity, State string
-	Raised, Updated                                     time.Time
-	Record                                              []byte
-}
-
-// AlarmChange is one transition of an alarm, for the audit trail.
-type AlarmChange struct {
-	Alarm AlarmRow
-	At    time.Time
-	Event string
-	By    string
-}
-
 // SaveAlarmChanges records transitions: each alarm's current row is
 // replaced and the transition appended to its history, in one
 // transaction.
-func (db *DB) SaveAlarmChanges(ctx context.Context, cs []AlarmChange) error {
+func (db *DB) SaveAlarmChanges(ctx context.Context, cs []hub.AlarmChange) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -866,17 +856,8 @@ func (db *DB) SaveAlarmChanges(ctx context.Context, cs []AlarmChange) error {
 	return tx.Commit()
 }
 
-// AlarmFilter selects alarms: by site, by state (empty for all), raised
-// before Before (zero for now), newest first, at most Limit.
-type AlarmFilter struct {
-	Site   string
-	States []string
-	Before time.Time
-	Limit  int
-}
-
 // Alarms returns the alarms f selects, newest raised first.
-func (db *DB) Alarms(ctx context.Context, f AlarmFilter) ([]AlarmRow, error) {
+func (db *DB) Alarms(ctx context.Context, f hub.AlarmFilter) ([]hub.AlarmRow, error) {
 	q := `SELECT id, site, room, edge, source, kind, severity, state, record, raised_ms, updated_ms FROM alarms WHERE 1=1`
 	var args []any
 	if f.Site != "" {
@@ -903,9 +884,9 @@ func (db *DB) Alarms(ctx context.Context, f AlarmFilter) ([]AlarmRow, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []AlarmRow
+	var out []hub.AlarmRow
 	for rows.Next() {
-		var a AlarmRow
+		var a hub.AlarmRow
 		var rec string
 		var raised, updated int64
 		if err := rows.Scan(&a.ID, &a.Site, &a.Room, &a.Edge, &a.Source, &a.Kind, &a.Severity, &a.State, &rec, &raised, &updated); err != nil {
@@ -918,15 +899,15 @@ func (db *DB) Alarms(ctx context.Context, f AlarmFilter) ([]AlarmRow, error) {
 }
 
 // AlarmHistory returns the transitions of one alarm, oldest first.
-func (db *DB) AlarmHistory(ctx context.Context, id string) ([]AlarmChange, error) {
+func (db *DB) AlarmHistory(ctx context.Context, id string) ([]hub.AlarmChange, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT at_ms, event, by, record FROM alarm_history WHERE alarm_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []AlarmChange
+	var out []hub.AlarmChange
 	for rows.Next() {
-		var c AlarmChange
+		var c hub.AlarmChange
 		var at int64
 		var rec string
 		if err := rows.Scan(&at, &c.Event, &c.By, &rec); err != nil {

@@ -1,18 +1,26 @@
 // Package storetest holds the behaviour tests every implementation of the
-// hub's parcel and dispatch store must pass: hub/sqlite (the embedded
-// store of one hub) and hub/postgres (the store several hubs share) run
-// the same Logistics tests, each with an opener giving an empty store.
+// hub's store must pass: hub/sqlite (the embedded store of one hub) and
+// hub/postgres (the store several hubs share) run the same Logistics
+// tests (parcels and dispatch) and State tests (alarms, latest readings,
+// edges, seen message ids, named values), each with an opener giving an
+// empty store.
 //
 //	func TestLogistics(t *testing.T) {
 //		storetest.Logistics(t, func(t *testing.T) storetest.Store { return openEmpty(t) })
 //	}
 //
-// The tests go through the Store interface only. Besides what one store
-// must do (derive items, open, load, depart and close runs, count the
-// day), they check what several hubs sharing a store rely on: two loads
-// racing for the same parcels put each on exactly one run, a run departs
-// once, concurrent opens number their runs apart, and an item is derived
-// from all its events however they arrive.
+//	func TestState(t *testing.T) {
+//		storetest.State(t, func(t *testing.T) storetest.StateStore { return openEmpty(t) })
+//	}
+//
+// The tests go through the Store and StateStore interfaces only. Besides
+// what one store must do (derive items, open, load, depart and close
+// runs, count the day, keep alarms and their history), they check what
+// several hubs sharing a store rely on: two loads racing for the same
+// parcels put each on exactly one run, a run departs once, concurrent
+// opens number their runs apart, an item is derived from all its events
+// however they arrive, and the newest reading of a device and the latest
+// state of an edge win over the last writer.
 package storetest
 
 import (

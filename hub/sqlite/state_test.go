@@ -1,0 +1,16 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/countylink/countylink/hub/storetest"
+)
+
+// TestState runs the state store's behaviour tests, shared with the other
+// stores, on SQLite.
+func TestState(t *testing.T) {
+	storetest.State(t, func(t *testing.T) storetest.StateStore {
+		db, _ := open(t)
+		return db
+	})
+}
