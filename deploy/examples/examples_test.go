@@ -49,3 +49,22 @@ func TestExamplesValid(t *testing.T) {
 		t.Fatalf("hub.yaml with store.driver postgres: %v", err)
 	}
 }
+
+// TestScaleOutReplicaValid keeps the scale-out reference's replica
+// configuration loadable: PostgreSQL, InfluxDB and a shared group.
+func TestScaleOutReplicaValid(t *testing.T) {
+	b, err := os.ReadFile("../scaleout/hub-replica.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its sites file is the installer's; give it the demo county's.
+	p := filepath.Join(t.TempDir(), "hub-1.yaml")
+	os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "/etc/countylink/sites.yaml", "../../hub/sites/demo-county.yaml")), 0o600)
+	c, err := server.LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Driver != server.DriverPostgres || c.MQTT.SharedGroup == "" || c.Influx.URL == "" || c.MQTT.ClientID == "" {
+		t.Errorf("replica config: store %q, shared group %q, influx %q, client id %q", c.Store.Driver, c.MQTT.SharedGroup, c.Influx.URL, c.MQTT.ClientID)
+	}
+}
