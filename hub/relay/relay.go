@@ -27,8 +27,10 @@ type Config struct {
 	// Replica names this replica on its topic: a contract id, unique
 	// among the replicas.
 	Replica string
-	// Interval is how often what was applied goes out: the longest an
-	// update waits before it leaves. Default 250 ms.
+	// Interval is the shortest time between two messages, and so the
+	// longest an update waits before it leaves: an update after a quiet
+	// spell leaves at once, those that follow it within the interval
+	// leave together at its end. Default 250 ms.
 	Interval time.Duration
 	// Heartbeat is the longest the replica stays silent: with nothing
 	// to relay for that long it sends an empty message, so the others
@@ -99,9 +101,16 @@ func (p *pending) empty() bool {
 	return len(p.seen) == 0 && len(p.readings) == 0 && len(p.edges) == 0 && len(p.events) == 0 && len(p.acks) == 0
 }
 
-func (p *pending) touch(now time.Time) {
+// touch notes that an update was added at now; the first of a batch
+// kicks the relay, which sends it at once if the last message went out
+// an interval ago or more.
+func (p *pending) touch(now time.Time, kick chan<- struct{}) {
 	if p.oldest.IsZero() {
 		p.oldest = now
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -135,6 +144,7 @@ type Relay struct {
 	client   mqtt.Client
 	ready    atomic.Bool
 
+	kick     chan struct{} // an update after a quiet spell
 	mu       sync.Mutex
 	pend     *pending
 	leaving  bool                  // a leaving notice went out: every later message says so
@@ -176,7 +186,7 @@ func New(cfg Config, st State, w Watcher, al Alarms, reg *metrics.Registry, log 
 		reasons = append(reasons, string(r))
 	}
 	r := &Relay{cfg: cfg, state: st, watch: w, alarms: al, log: log, boot: time.Now().UnixNano(), now: time.Now,
-		pend: newPending(), statusAt: map[edgeKey]time.Time{}, peers: map[string]*peer{},
+		pend: newPending(), kick: make(chan struct{}, 1), statusAt: map[edgeKey]time.Time{}, peers: map[string]*peer{},
 		sent:          reg.NewCounter("countylink_hub_relay_messages_sent_total", "Live relay messages this replica sent to the other replicas."),
 		received:      reg.NewCounter("countylink_hub_relay_messages_received_total", "Live relay messages from the other replicas applied here."),
 		bad:           reg.NewCounterVec("countylink_hub_relay_messages_bad_total", "Live relay messages dropped as bad (oversize, not JSON, wrong version, topic or content), by reason.", "reason", reasons...),
@@ -228,8 +238,11 @@ func (r *Relay) Run(ctx context.Context) {
 	r.client = c
 	r.clientMu.Unlock()
 	c.Connect()
-	tick := time.NewTicker(r.cfg.Interval)
-	defer tick.Stop()
+	// Messages go at least an interval apart: at the timer, or at once
+	// for an update after a quiet spell.
+	timer := time.NewTimer(r.cfg.Interval)
+	defer timer.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -237,10 +250,17 @@ func (r *Relay) Run(ctx context.Context) {
 			r.ready.Store(false)
 			c.Disconnect(250)
 			return
-		case <-tick.C:
-			r.flush(false)
+		case <-r.kick:
+			if time.Since(last) < r.cfg.Interval {
+				continue // the timer sends it with what follows
+			}
+		case <-timer.C:
 			r.retryAcks()
 		}
+		if r.flush(false) {
+			last = time.Now()
+		}
+		timer.Reset(r.cfg.Interval)
 	}
 }
 
@@ -251,7 +271,7 @@ func (r *Relay) Reading(rd *hub.Reading) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pend
-	p.touch(now)
+	p.touch(now, r.kick)
 	k := deviceKey{rd.Site, rd.Device}
 	if cur := p.readings[k]; cur == nil || !rd.TS.Before(cur.TS) {
 		p.readings[k] = rd
@@ -274,7 +294,7 @@ func (r *Relay) EdgeStatus(site, edge string, online bool, at time.Time) {
 	if at.After(r.statusAt[k]) {
 		r.statusAt[k] = at
 	}
-	r.pend.touch(r.now())
+	r.pend.touch(r.now(), r.kick)
 	r.pend.edges[k] = Edge{EdgeState: e, At: at}
 }
 
@@ -287,7 +307,7 @@ func (r *Relay) Events(evs []*hub.ParcelEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pend
-	p.touch(r.now())
+	p.touch(r.now(), r.kick)
 	for _, ev := range evs {
 		k := edgeKey{ev.Site, ev.Edge}
 		if ev.Recv.After(p.seen[k]) {
@@ -309,7 +329,7 @@ func (r *Relay) Acked(a alarm.Alarm) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pend.touch(r.now())
+	r.pend.touch(r.now(), r.kick)
 	if len(r.pend.acks) >= 1000 {
 		r.dropped.Inc()
 		return
@@ -326,21 +346,23 @@ func (r *Relay) mqttClient() mqtt.Client {
 
 // flush sends what is pending, or a heartbeat when nothing was for
 // Config.Heartbeat; leaving marks this and every later message as the
-// replica's last. While the broker is away what is pending waits.
-func (r *Relay) flush(leaving bool) {
+// replica's last. While the broker is away what is pending waits. It
+// reports whether it sent anything.
+func (r *Relay) flush(leaving bool) bool {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	c := r.mqttClient()
 	if c == nil || !c.IsConnectionOpen() {
-		return
+		return false
 	}
 	now := r.now()
 	r.mu.Lock()
 	r.leaving = r.leaving || leaving
 	p := r.pend
-	if p.empty() && !leaving && now.Sub(r.lastSent) < r.cfg.Heartbeat && !r.announce.Swap(false) {
+	announce := r.announce.Swap(false)
+	if p.empty() && !leaving && !announce && now.Sub(r.lastSent) < r.cfg.Heartbeat {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	r.pend = newPending()
 	hdr := Message{V: Version, Replica: r.cfg.Replica, Boot: r.boot, Sent: now.UTC(), Leaving: r.leaving}
@@ -370,6 +392,7 @@ func (r *Relay) flush(leaving bool) {
 		r.sent.Inc()
 	}
 	r.lastSent = now
+	return true
 }
 
 // split encodes what is pending as messages that fit MaxMessageBytes.

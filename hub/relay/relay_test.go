@@ -423,3 +423,54 @@ func TestHandOver(t *testing.T) {
 }
 
 func id(rp *replica) string { return rp.cfg.Replica }
+
+// TestPace: an update after a quiet spell leaves at once; those that
+// follow within the interval wait and leave together, an interval later.
+func TestPace(t *testing.T) {
+	b := startBroker(t)
+	a := newReplica(t, b.URL(), "hub-a")
+	a.cfg.Interval = time.Second
+	arrived := make(chan time.Time, 16)
+	tap := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("tap"))
+	if tok := tap.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer tap.Disconnect(0)
+	if tok := tap.Subscribe(contract.HubLiveTopic(contract.DefaultPrefix, "hub-a"), 1, func(_ mqtt.Client, msg mqtt.Message) {
+		if m, err := Decode(contract.DefaultPrefix, msg.Topic(), msg.Payload()); err == nil && len(m.Readings) > 0 {
+			arrived <- time.Now()
+		}
+	}); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	a.run(t)
+	waitFor(t, 5*time.Second, "the relay announces itself", func() error {
+		if a.sent.Value() == 0 {
+			return fmt.Errorf("nothing sent")
+		}
+		return nil
+	})
+	time.Sleep(1100 * time.Millisecond) // a quiet spell
+	reading := func(v float64) {
+		a.Reading(&hub.Reading{ID: fmt.Sprint(v), Site: "tw01", Edge: "tw01-e1", Device: "cr1-th", Room: "cr1", TS: time.Now(),
+			Fields: map[string]float64{"temperature": v}})
+	}
+	t0 := time.Now()
+	reading(1)
+	first := <-arrived
+	reading(2)
+	reading(3)
+	second := <-arrived
+	if d := first.Sub(t0); d > 500*time.Millisecond {
+		t.Errorf("the first update after a quiet spell left after %v", d)
+	}
+	if d := second.Sub(first); d < 900*time.Millisecond {
+		t.Errorf("the next message came %v after the first; the interval is 1 s", d)
+	}
+	select {
+	case <-arrived:
+		t.Error("the two updates that followed went in two messages")
+	case <-time.After(1500 * time.Millisecond):
+	}
+	t.Logf("quiet spell to message %v; next message %v later", first.Sub(t0).Round(time.Millisecond), second.Sub(first).Round(time.Millisecond))
+}
