@@ -6,10 +6,14 @@
 //
 // Each replica batches what it applied from its share (the latest reading
 // of each device, the edges heard from, edge states, the parcel events it
-// stored, the alarms acknowledged through its API) and publishes it every
-// Config.Interval (250 ms), only when there is something, as one compact
-// JSON message on its own hub-only topic, <prefix>/_hub/<replica>/live
-// (contract.HubLiveTopic). Every replica subscribes, unshared, to
+// stored, the alarms acknowledged through its API) and publishes it, only
+// when there is something, as one compact JSON message on its own hub-only
+// topic, <prefix>/_hub/<replica>/live (contract.HubLiveTopic): an update
+// after a quiet spell at once, those that follow at most every
+// Config.Interval (250 ms), so a busy replica sends four messages a second
+// however many edges it serves. An empty message every Config.Heartbeat
+// (5 s) tells the others it is there. contract/README.md documents the
+// payload. Every replica subscribes, unshared, to
 // <prefix>/_hub/+/live, ignores its own messages and applies the others' to
 // its state (so its dashboards' live stream carries them) and to its alarm
 // engine (readings, edge states, acknowledgements). Relayed updates are

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -473,4 +474,30 @@ func TestPace(t *testing.T) {
 	case <-time.After(1500 * time.Millisecond):
 	}
 	t.Logf("quiet spell to message %v; next message %v later", first.Sub(t0).Round(time.Millisecond), second.Sub(first).Round(time.Millisecond))
+}
+
+// TestContractPageExample: the relay message on the contract's page is
+// one Decode accepts and means what the page says.
+func TestContractPageExample(t *testing.T) {
+	b, err := os.ReadFile("../../contract/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "## Hub replicas")
+	if !ok {
+		t.Fatal("no hub replicas section")
+	}
+	_, block, ok := strings.Cut(sec, "```json\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("no example in the hub replicas section")
+	}
+	m, err := Decode(contract.DefaultPrefix, contract.HubLiveTopic(contract.DefaultPrefix, "hub-a"), []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Seen) != 1 || len(m.Readings) != 1 || len(m.Edges) != 1 || len(m.Events) != 1 || len(m.Acks) != 1 ||
+		m.Readings[0].Fields["temperature"] != 3.2 || m.Edges[0].Online || m.Acks[0].Kind != contract.AlarmEdgeOffline || m.Acks[0].By != "王芳" {
+		t.Errorf("example decodes as %+v", m)
+	}
 }
