@@ -265,18 +265,23 @@ func (r *Relay) Run(ctx context.Context) {
 }
 
 // Reading notes a reading this replica ingested (an ingest.Watcher
-// method): the latest of each device is relayed.
+// method): the latest of each device is relayed. A reading of no room
+// only says its edge was heard from: neither the state nor the engine
+// uses more of it.
 func (r *Relay) Reading(rd *hub.Reading) {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pend
 	p.touch(now, r.kick)
+	p.seen[edgeKey{rd.Site, rd.Edge}] = now
+	if rd.Room == "" {
+		return
+	}
 	k := deviceKey{rd.Site, rd.Device}
 	if cur := p.readings[k]; cur == nil || !rd.TS.Before(cur.TS) {
 		p.readings[k] = rd
 	}
-	p.seen[edgeKey{rd.Site, rd.Edge}] = now
 }
 
 // EdgeStatus notes an edge status this replica ingested at at (an
