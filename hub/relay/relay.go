@@ -288,6 +288,9 @@ func (r *Relay) Reading(rd *hub.Reading) {
 // ingest.Watcher method): the edge's state, as the State holds it now, is
 // relayed.
 func (r *Relay) EdgeStatus(site, edge string, online bool, at time.Time) {
+	if r.state == nil {
+		return
+	}
 	e, ok := r.state.Edge(site, edge)
 	if !ok {
 		return
