@@ -483,8 +483,8 @@ func TestSeen(t *testing.T) {
 	}
 }
 
-// BenchmarkSaveSeen saves the ids of one ingest batch, 5,000 messages,
-// as the ingest does after each write.
+// BenchmarkSaveSeen saves the ids of one ingest batch, 5,000 messages
+// from 20 edges, as the ingest does after each write.
 func BenchmarkSaveSeen(b *testing.B) {
 	db, err := Open(filepath.Join(b.TempDir(), "hub.db"))
 	if err != nil {
@@ -497,7 +497,8 @@ func BenchmarkSaveSeen(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range ids {
-			ids[j] = "tw01-e1-1-" + strconv.Itoa(i*batch+j) // as contract.MessageID makes them
+			k := i*batch + j // as contract.MessageID makes them
+			ids[j] = "tw01-e" + strconv.Itoa(k%20) + "-1-" + strconv.Itoa(k/20)
 		}
 		if err := db.SaveSeen(ctx, ids, time.Now()); err != nil {
 			b.Fatal(err)
