@@ -147,12 +147,19 @@ type hubDrain struct {
 	autoAck  bool
 	replicas int
 	group    string
+	dataDirs map[string]string // by client id
 }
 
 func (h *hubDrain) config(b *testing.B, run string, replica int) server.Config {
 	cfg := server.DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.LogLevel = "127.0.0.1:0", b.TempDir(), "warn"
 	cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.AutoAck, cfg.MQTT.SharedGroup = h.broker, fmt.Sprintf("hub-%s-%d", run, replica), h.autoAck, h.group
+	if h.dataDirs == nil {
+		h.dataDirs = map[string]string{}
+	}
+	if h.dataDirs[cfg.MQTT.ClientID] == "" {
+		h.dataDirs[cfg.MQTT.ClientID] = b.TempDir()
+	}
+	cfg.Listen, cfg.DataDir, cfg.LogLevel = "127.0.0.1:0", h.dataDirs[cfg.MQTT.ClientID], "warn"
 	cfg.Influx.URL, cfg.Influx.Bucket, cfg.Influx.Token, cfg.Influx.Gzip = h.influx.URL(), h.influx.Bucket(), h.influx.Token(), ingestGzip
 	// "sent" is stamped as a message leaves the edge, so time spent in
 	// the broker's queue counts as clock skew: a backlog older than the
