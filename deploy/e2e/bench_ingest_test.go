@@ -40,8 +40,8 @@ const ingestEdges = 20
 
 var ingestDevices = []struct{ id, room string }{{"cr1-th1", "cr1"}, {"cr1-th2", "cr1"}, {"dock-th", ""}}
 
-// ingestGzip compresses the InfluxDB write bodies of both the hub and the
-// bare pipeline; the hub's default (influx.gzip) is off.
+// ingestGzip is whether the hub and the bare pipeline alike compress their
+// InfluxDB write bodies: off, as the hub's default (influx.gzip) is.
 const ingestGzip = false
 
 // publishFleetBacklog publishes n readings from the ingestEdges edges of
