@@ -141,7 +141,7 @@ func TestPasswords(t *testing.T) {
 // TestMosquittoPasswdHashes checks the hashes of the real mosquitto_passwd
 // ($7$ by default, $6$ on request) with CheckPassword. That Mosquitto takes
 // HashPassword's is proven where a real broker runs with a generated file
-// (deploy/e2e and hub/provision's tests).
+// (hub/provision's TestRealMosquitto, deploy/e2e).
 func TestMosquittoPasswdHashes(t *testing.T) {
 	bin, err := exec.LookPath("mosquitto_passwd")
 	if err != nil {
