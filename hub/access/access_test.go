@@ -13,8 +13,22 @@ import (
 func TestCases(t *testing.T) {
 	for _, c := range Cases(contract.DefaultPrefix) {
 		t.Run(c.Name, func(t *testing.T) {
-			if got := Allowed(Rules(contract.DefaultPrefix, c.Who), c.Topic, c.Write); got != c.Allowed {
-				t.Errorf("%s %s %q (write %v): allowed %v, want %v", c.Who, map[bool]string{true: "publish", false: "subscribe"}[c.Write], c.Topic, c.Write, got, c.Allowed)
+			rules := Rules(contract.DefaultPrefix, c.Who)
+			if got := Allowed(rules, c.Topic, c.Write); got != c.Allowed {
+				t.Errorf("%s %s %q: allowed %v, want %v", c.Who, map[bool]string{true: "publish", false: "subscribe"}[c.Write], c.Topic, got, c.Allowed)
+			}
+			if c.Probe != "" {
+				// The probe is a topic of the filter, published by one who
+				// may, and read by Who only if the subscription is allowed.
+				if !covers(strings.TrimPrefix(c.Topic, "$share/hubs/"), c.Probe) {
+					t.Errorf("probe %q is not matched by %q", c.Probe, c.Topic)
+				}
+				if !Allowed(Rules(contract.DefaultPrefix, c.ProbeBy), c.Probe, true) {
+					t.Errorf("%s may not publish the probe %q", c.ProbeBy, c.Probe)
+				}
+				if got := Allowed(rules, c.Probe, false); got != c.Allowed {
+					t.Errorf("%s receiving the probe %q: %v, want %v", c.Who, c.Probe, got, c.Allowed)
+				}
 			}
 		})
 	}

@@ -12,6 +12,13 @@ type Case struct {
 	Topic   string // a topic to publish on, or a filter to subscribe to
 	Write   bool
 	Allowed bool
+	// Probe, for a subscription, is a topic the filter matches that
+	// ProbeBy may publish on: Who receives it if and only if Allowed. A
+	// broker that grants every subscription (Mosquitto 2.0) is judged by
+	// it. Empty when no such topic exists (nobody may publish where the
+	// filter reaches beyond the rules).
+	Probe   string
+	ProbeBy contract.Identity
 }
 
 // Case identities: two edges of one site, one of another, and a hub.
@@ -24,47 +31,53 @@ var (
 
 // Cases are the ACL's cases under prefix.
 func Cases(prefix string) []Case {
-	e, o := CaseEdge, CaseOtherSite
+	pub := func(name string, who contract.Identity, topic string, allowed bool) Case {
+		return Case{Name: name, Who: who, Topic: topic, Write: true, Allowed: allowed}
+	}
+	sub := func(name string, who contract.Identity, filter string, allowed bool, probe string, by contract.Identity) Case {
+		return Case{Name: name, Who: who, Topic: filter, Allowed: allowed, Probe: probe, ProbeBy: by}
+	}
+	e, o, h := CaseEdge, CaseOtherSite, CaseHub
 	p := prefix
 	return []Case{
 		// An edge publishes what it owns...
-		{"edge status", e, contract.StatusTopic(p, e.Site, e.Edge), true, true},
-		{"edge telemetry", e, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th"), true, true},
-		{"edge event", e, contract.EventTopic(p, e.Site, e.Edge, "s1"), true, true},
-		{"edge result", e, contract.ResultTopic(p, e.Site, e.Edge), true, true},
+		pub("edge status", e, contract.StatusTopic(p, e.Site, e.Edge), true),
+		pub("edge telemetry", e, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th"), true),
+		pub("edge event", e, contract.EventTopic(p, e.Site, e.Edge, "s1"), true),
+		pub("edge result", e, contract.ResultTopic(p, e.Site, e.Edge), true),
 		// ...and nothing as another edge, another site, or the hub.
-		{"as another edge of its site", e, contract.TelemetryTopic(p, e.Site, CaseSameSite.Edge, "cr1-th"), true, false},
-		{"as an edge of another site", e, contract.TelemetryTopic(p, o.Site, o.Edge, "cr1-th"), true, false},
-		{"its own edge id under another site", e, contract.TelemetryTopic(p, o.Site, e.Edge, "cr1-th"), true, false},
-		{"status of another edge", e, contract.StatusTopic(p, o.Site, o.Edge), true, false},
-		{"a command to itself", e, contract.CommandTopic(p, e.Site, e.Edge, "write"), true, false},
-		{"a command to another edge", e, contract.CommandTopic(p, e.Site, CaseSameSite.Edge, "write"), true, false},
-		{"its site's sort plan", e, contract.PlanTopic(p, e.Site), true, false},
-		{"the hub relay", e, p + "/_hub/hub/live", true, false},
-		{"below its telemetry", e, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th") + "/x", true, false},
-		{"outside the prefix", e, "other/" + e.Site + "/" + e.Edge + "/status", true, false},
+		pub("as another edge of its site", e, contract.TelemetryTopic(p, e.Site, CaseSameSite.Edge, "cr1-th"), false),
+		pub("as an edge of another site", e, contract.TelemetryTopic(p, o.Site, o.Edge, "cr1-th"), false),
+		pub("its own edge id under another site", e, contract.TelemetryTopic(p, o.Site, e.Edge, "cr1-th"), false),
+		pub("status of another edge", e, contract.StatusTopic(p, o.Site, o.Edge), false),
+		pub("a command to itself", e, contract.CommandTopic(p, e.Site, e.Edge, "write"), false),
+		pub("a command to another edge", e, contract.CommandTopic(p, e.Site, CaseSameSite.Edge, "write"), false),
+		pub("its site's sort plan", e, contract.PlanTopic(p, e.Site), false),
+		pub("the hub relay", e, p+"/_hub/hub/live", false),
+		pub("below its telemetry", e, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th")+"/x", false),
+		pub("outside the prefix", e, "other/"+e.Site+"/"+e.Edge+"/status", false),
 		// It reads its commands and its site's plan...
-		{"edge commands", e, contract.CommandFilter(p, e.Site, e.Edge), false, true},
-		{"edge one command", e, contract.CommandTopic(p, e.Site, e.Edge, "ping"), false, true},
-		{"edge site plan", e, contract.PlanTopic(p, e.Site), false, true},
+		sub("edge commands", e, contract.CommandFilter(p, e.Site, e.Edge), true, contract.CommandTopic(p, e.Site, e.Edge, "ping"), h),
+		sub("edge one command", e, contract.CommandTopic(p, e.Site, e.Edge, "ping"), true, contract.CommandTopic(p, e.Site, e.Edge, "ping"), h),
+		sub("edge site plan", e, contract.PlanTopic(p, e.Site), true, contract.PlanTopic(p, e.Site), h),
 		// ...and nothing else.
-		{"commands of another edge", e, contract.CommandFilter(p, e.Site, CaseSameSite.Edge), false, false},
-		{"commands of every edge of its site", e, p + "/" + e.Site + "/+/cmd/+", false, false},
-		{"plan of another site", e, contract.PlanTopic(p, o.Site), false, false},
-		{"every plan", e, contract.PlanTopic(p, "+"), false, false},
-		{"its own commands and deeper", e, p + "/" + e.Site + "/" + e.Edge + "/cmd/#", false, false},
-		{"everything", e, "#", false, false},
-		{"everything under the prefix", e, p + "/#", false, false},
-		{"telemetry of its site", e, p + "/" + e.Site + "/+/telemetry/+", false, false},
-		{"the hub relay, read", e, p + "/_hub/+/live", false, false},
+		sub("commands of another edge", e, contract.CommandFilter(p, e.Site, CaseSameSite.Edge), false, contract.CommandTopic(p, e.Site, CaseSameSite.Edge, "ping"), h),
+		sub("commands of every edge of its site", e, p+"/"+e.Site+"/+/cmd/+", false, contract.CommandTopic(p, e.Site, CaseSameSite.Edge, "ping"), h),
+		sub("plan of another site", e, contract.PlanTopic(p, o.Site), false, contract.PlanTopic(p, o.Site), h),
+		sub("every plan", e, contract.PlanTopic(p, "+"), false, contract.PlanTopic(p, o.Site), h),
+		sub("its own commands and deeper", e, p+"/"+e.Site+"/"+e.Edge+"/cmd/#", false, "", contract.Identity{}),
+		sub("everything", e, "#", false, contract.CommandTopic(p, o.Site, o.Edge, "ping"), h),
+		sub("everything under the prefix", e, p+"/#", false, contract.TelemetryTopic(p, o.Site, o.Edge, "cr1-th"), o),
+		sub("telemetry of its site", e, p+"/"+e.Site+"/+/telemetry/+", false, contract.TelemetryTopic(p, e.Site, CaseSameSite.Edge, "cr1-th"), CaseSameSite),
+		sub("the hub relay, read", e, p+"/_hub/+/live", false, p+"/_hub/hub/live", h),
 		// The hub reads everything and writes commands, plans and relay.
-		{"hub reads all", CaseHub, p + "/#", false, true},
-		{"hub upstream filter", CaseHub, p + "/+/+/telemetry/+", false, true},
-		{"hub shared subscription", CaseHub, "$share/hubs/" + p + "/+/+/telemetry/+", false, true},
-		{"hub command", CaseHub, contract.CommandTopic(p, o.Site, o.Edge, "ping"), true, true},
-		{"hub plan", CaseHub, contract.PlanTopic(p, o.Site), true, true},
-		{"hub relay", CaseHub, p + "/_hub/hub/live", true, true},
-		{"hub forging a reading", CaseHub, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th"), true, false},
-		{"hub outside the prefix", CaseHub, "other/x", true, false},
+		sub("hub reads all", h, p+"/#", true, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th"), e),
+		sub("hub upstream filter", h, p+"/+/+/telemetry/+", true, contract.TelemetryTopic(p, o.Site, o.Edge, "cr1-th"), o),
+		sub("hub shared subscription", h, "$share/hubs/"+p+"/+/+/telemetry/+", true, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th"), e),
+		pub("hub command", h, contract.CommandTopic(p, o.Site, o.Edge, "ping"), true),
+		pub("hub plan", h, contract.PlanTopic(p, o.Site), true),
+		pub("hub relay", h, p+"/_hub/hub/live", true),
+		pub("hub forging a reading", h, contract.TelemetryTopic(p, e.Site, e.Edge, "cr1-th"), false),
+		pub("hub outside the prefix", h, "other/x", false),
 	}
 }
