@@ -8,6 +8,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,9 @@ type Config struct {
 	ClientID    string // fixed, so the broker keeps the session while the hub is down
 	Username    string
 	Password    string
+	// TLS, when set, is the connection's TLS (an ssl:// broker): the
+	// broker's CA and the hub's client certificate (pki.ClientTLS).
+	TLS         *tls.Config
 	TopicPrefix string
 	// SharedGroup, when set, subscribes through $share/<group>/ so that
 	// several hubs split the messages between them.
@@ -224,6 +228,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
+	if in.cfg.TLS != nil {
+		o.SetTLSConfig(in.cfg.TLS)
+	}
 	if in.cfg.OnFlood != nil {
 		go func() {
 			tick := time.NewTicker(5 * time.Second)
