@@ -26,10 +26,10 @@ import (
 
 // Config is the ingest's broker connection and batching.
 type Config struct {
-	Broker      string // tcp://host:1883
-	ClientID    string // fixed, so the broker keeps the session while the hub is down
-	Username    string
-	Password    string
+	Broker   string // tcp://host:1883
+	ClientID string // fixed, so the broker keeps the session while the hub is down
+	Username string
+	Password string
 	// TLS, when set, is the connection's TLS (an ssl:// broker): the
 	// broker's CA and the hub's client certificate (pki.ClientTLS).
 	TLS         *tls.Config
