@@ -26,13 +26,10 @@ import (
 
 // Config is the ingest's broker connection and batching.
 type Config struct {
-	Broker   string // tcp://host:1883
-	ClientID string // fixed, so the broker keeps the session while the hub is down
-	Username string
-	Password string
-	// TLS, when set, is the connection's TLS (an ssl:// broker): the
-	// broker's CA and the hub's client certificate (pki.ClientTLS).
-	TLS         *tls.Config
+	Broker      string // tcp://host:1883
+	ClientID    string // fixed, so the broker keeps the session while the hub is down
+	Username    string
+	Password    string
 	TopicPrefix string
 	// SharedGroup, when set, subscribes through $share/<group>/ so that
 	// several hubs split the messages between them.
@@ -74,6 +71,9 @@ type Config struct {
 	// (re)subscribed after connecting: the moment to publish retained
 	// messages again.
 	OnSubscribed func()
+	// TLS, when set, is the broker connection's TLS (an ssl:// broker):
+	// the broker's CA and the hub's client certificate (pki.ClientTLS).
+	TLS *tls.Config
 }
 
 // Watcher follows readings and edge states as they arrive. Its methods
