@@ -29,6 +29,10 @@ type ColdChain struct {
 	Source coldlog.Source
 	Sites  []hub.Site
 	TZ     *time.Location
+	// OnAck, when set, is told of each alarm acknowledged through the
+	// API, as it is after the acknowledgement: the relay to the other
+	// hub replicas.
+	OnAck func(a alarm.Alarm)
 }
 
 // MaxLogPeriod is the longest period one temperature log export covers.
@@ -120,6 +124,9 @@ func (s *Server) ackAlarm(c echo.Context) error {
 		return err
 	}
 	a, _ := cc.Engine.Get(id)
+	if cc.OnAck != nil && a.Acked != nil {
+		cc.OnAck(a)
+	}
 	return c.JSON(http.StatusOK, a)
 }
 

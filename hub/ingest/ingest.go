@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,18 @@ type Config struct {
 	// (re)subscribed after connecting: the moment to publish retained
 	// messages again.
 	OnSubscribed func()
+	// OnStored, when set, sees the parcel events just stored and counted
+	// in the state (not those the store had already): the relay to the
+	// other hub replicas. It must not block or change them.
+	OnStored func(evs []*hub.ParcelEvent)
+	// HandOver, when set with SharedGroup, is asked as the ingest stops
+	// whether another replica takes over this one's share of the edges'
+	// messages. If so, the shared subscriptions are dropped before
+	// disconnecting: a broker such as Mosquitto otherwise keeps queueing
+	// the share of a disconnected persistent session until it is back.
+	// If not, they are kept, so the share waits for this replica rather
+	// than being dropped for want of a subscriber.
+	HandOver func() bool
 	// TLS, when set, is the broker connection's TLS (an ssl:// broker):
 	// the broker's CA and the hub's client certificate (pki.ClientTLS).
 	TLS *tls.Config
@@ -282,10 +295,32 @@ func (in *Ingest) Run(ctx context.Context) error {
 	client.Connect()
 	<-ctx.Done()
 	in.ready.Store(false)
+	if in.cfg.SharedGroup != "" && in.cfg.HandOver != nil && in.cfg.HandOver() {
+		in.leaveGroup(client, filters)
+	}
 	client.Disconnect(250)
 	stopWriter()
 	<-writerDone
 	return nil
+}
+
+// leaveGroup drops the shared subscriptions among filters, so the broker
+// sends the group's messages to the other replicas from now on. Messages
+// already sent here and not yet acknowledged stay in the session and come
+// again when this replica is back (de-duplicated).
+func (in *Ingest) leaveGroup(c mqtt.Client, filters map[string]byte) {
+	var shared []string
+	for f := range filters {
+		if strings.HasPrefix(f, "$share/") {
+			shared = append(shared, f)
+		}
+	}
+	t := c.Unsubscribe(shared...)
+	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		in.log.Warn("shared subscriptions not dropped; the broker keeps this replica's share until it is back", "err", t.Error())
+		return
+	}
+	in.log.Info("shared subscriptions handed over to the other replicas", "group", in.cfg.SharedGroup, "filters", len(shared))
 }
 
 // Client is the ingest's broker connection; nil before Run.
@@ -582,6 +617,9 @@ func (in *Ingest) write(ctx context.Context, batch []item) {
 			}
 		}
 		in.state.ApplyEvents(stored)
+		if in.cfg.OnStored != nil && len(stored) > 0 {
+			in.cfg.OnStored(stored)
+		}
 		for _, ev := range events {
 			ids = append(ids, ev.ID)
 		}

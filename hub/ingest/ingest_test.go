@@ -627,3 +627,35 @@ func TestPublishNotConnected(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestOnStored: the hook sees each parcel event once, once stored and
+// counted, and not one the store had already (another replica stored it).
+func TestOnStored(t *testing.T) {
+	now := time.Now()
+	had := &hub.ParcelEvent{ID: "tw01-e1-1-2"}
+	st := &memStore{events: []*hub.ParcelEvent{had}}
+	in, s := newTestIngest(t, st)
+	var mu sync.Mutex
+	var got []string
+	in.cfg.OnStored = func(evs []*hub.ParcelEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range evs {
+			if s.Parcels("tw01").Sorted == 0 {
+				t.Errorf("%s reported before it was counted", ev.ID)
+			}
+			got = append(got, ev.ID)
+		}
+	}
+	for _, id := range []string{"tw01-e1-1-1", "tw01-e1-1-1", "tw01-e1-1-2"} {
+		in.Handle(eventTopic, event(id, "st1", contract.EventSorted, now, now, 1), false, now, nil)
+	}
+	runWriter(t, in)
+	waitFor(t, "the event stored", func() bool { return st.eventCount() == 2 })
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []string{"tw01-e1-1-1"}) {
+		t.Errorf("OnStored saw %v; want the one event stored now, once", got)
+	}
+}
