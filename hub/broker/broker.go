@@ -14,6 +14,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -66,7 +67,32 @@ func newServer(log *slog.Logger) *mqtt.Server {
 	caps := mqtt.NewDefaultServerCapabilities()
 	// The contract's payload limit plus room for the topic and headers.
 	caps.MaximumPacketSize = contract.MaxPayloadBytes + 4096
-	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log.With("component", "broker"), InlineClient: false})
+	log = slog.New(withoutPacket{log.Handler()}).With("component", "broker")
+	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log, InlineClient: false})
+}
+
+// withoutPacket drops the "pk" attribute mochi adds to a packet it could
+// not process (a publish the ACL refused): the whole packet, payload
+// bytes included, in one log line.
+type withoutPacket struct{ slog.Handler }
+
+func (h withoutPacket) Handle(ctx context.Context, r slog.Record) error {
+	keep := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "pk" {
+			keep.AddAttrs(a)
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, keep)
+}
+
+func (h withoutPacket) WithAttrs(as []slog.Attr) slog.Handler {
+	return withoutPacket{h.Handler.WithAttrs(as)}
+}
+
+func (h withoutPacket) WithGroup(name string) slog.Handler {
+	return withoutPacket{h.Handler.WithGroup(name)}
 }
 
 // resolve listens on addr and closes it at once, rather than leave it to

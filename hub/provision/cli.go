@@ -72,6 +72,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		days := fs.Int("days", 0, "certificate validity in days (default 3 years)")
 		installDir := fs.String("install-dir", "/etc/countylink", "where the edge's files will be on the box (edge.yaml names them there)")
 		broker := fs.String("broker", "", "broker URL the edge is given (default from init: ssl://HOST:8883)")
+		stateDir := fs.String("state-dir", "/var/lib/countylink-edge", "the edge's state_dir in edge.yaml")
 		run = func() error {
 			r, err := Open(*dir)
 			if err != nil {
@@ -104,7 +105,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 				return err
 			}
 			if cmd == "edge" {
-				err = r.WriteEdge(*out, c, EdgeBundle{InstallDir: *installDir, BrokerURL: *broker}, now)
+				err = r.WriteEdge(*out, c, EdgeBundle{InstallDir: *installDir, BrokerURL: *broker, StateDir: *stateDir}, now)
 			} else {
 				err = r.WriteHub(*out, c)
 			}

@@ -108,7 +108,7 @@ func CheckCases(t *testing.T, c *County, b Broker) {
 					if !done || tok.Error() != nil {
 						t.Fatalf("%s publishing on %s: %v", cs.Who, cs.Topic, tok.Error())
 					}
-					if !waitObserved(cs.Topic, payload) || b.DeniedPublish(cs.Topic, payload) {
+					if !waitObserved(cs.Topic, payload) {
 						t.Fatalf("%s publishing on %s: not delivered", cs.Who, cs.Topic)
 					}
 					return
