@@ -281,8 +281,8 @@ const DeployedPKIDir = "/etc/countylink/pki/"
 // renderMosquittoConf turns the deployed configuration src into an open
 // test broker's: the first listener becomes "listener port 127.0.0.1"
 // (further listeners and their options are dropped), anonymous clients
-// are allowed and the password and ACL files dropped (unless extra sets
-// them), persistence_location becomes persistDir, the log goes to the file
+// are allowed and the password and ACL files and use_username_as_clientid
+// dropped (unless extra sets them), persistence_location becomes persistDir, the log goes to the file
 // logPath only, pid_file and include_dir are dropped, user becomes
 // userName, then extra is applied. Replaced lines are kept as "# testenv:"
 // comments to make the result easy to read next to its source.
@@ -373,7 +373,8 @@ func renderMosquitto(src string, r mosquittoRender) (string, error) {
 		case !secure && key == "allow_anonymous":
 			drop(line, "an open test broker (StartSecureMosquitto keeps it)")
 			out = append(out, "allow_anonymous true")
-		case !secure && (key == "password_file" || key == "acl_file"):
+		case !secure && (key == "password_file" || key == "acl_file" || key == "use_username_as_clientid"):
+			// use_username_as_clientid refuses a client without a user name.
 			drop(line, "an open test broker (StartSecureMosquitto keeps it)")
 		case secure && strings.HasPrefix(value, DeployedPKIDir):
 			drop(line, "the test's PKI directory")

@@ -190,7 +190,7 @@ func TestMosquittoConfFromDeployed(t *testing.T) {
 	for line := range got {
 		k, _ := mosquittoKey(line)
 		switch {
-		case k == "password_file", k == "acl_file", k == "cafile", k == "crlfile", line == "allow_anonymous false", strings.Contains(line, "8883"):
+		case k == "password_file", k == "acl_file", k == "cafile", k == "crlfile", k == "use_username_as_clientid", line == "allow_anonymous false", strings.Contains(line, "8883"):
 			t.Errorf("open test broker keeps %q", line)
 		}
 	}
