@@ -10,11 +10,23 @@ import (
 
 	"github.com/countylink/countylink/edge/config"
 	"github.com/countylink/countylink/edge/profiles"
+	"github.com/countylink/countylink/edge/uplink/uplinktest"
 	"github.com/countylink/countylink/hub/server"
 )
 
 func TestExamplesValid(t *testing.T) {
-	ec, err := config.Load("edge.yaml")
+	// The edge's example names the files "hub provision edge" writes;
+	// make them in a scratch directory.
+	eb, err := os.ReadFile("edge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edir := t.TempDir()
+	ca := uplinktest.NewCA(t, edir)
+	ca.Issue(t, edir, "edge", "tw01.tw01-e1", false)
+	edgeYAML := filepath.Join(edir, "edge.yaml")
+	os.WriteFile(edgeYAML, []byte(strings.ReplaceAll(string(eb), "/etc/countylink/", edir+"/")), 0o600)
+	ec, err := config.Load(edgeYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,16 +42,18 @@ func TestExamplesValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"county-wecom-url", "duty-webhook"} {
+	for _, name := range []string{"county-wecom-url", "duty-webhook", "pki/hub-hub/mqtt-password"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700)
 		os.WriteFile(filepath.Join(dir, name), []byte("https://example.invalid/robot?key=k\n"), 0o600)
 	}
+	secrets := strings.NewReplacer("/etc/countylink/secrets/", dir+"/", "/etc/countylink/pki/", dir+"/pki/")
 	hubYAML := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(hubYAML, []byte(strings.ReplaceAll(string(b), "/etc/countylink/secrets/", dir+"/")), 0o600)
+	os.WriteFile(hubYAML, []byte(secrets.Replace(string(b))), 0o600)
 	if _, err := server.LoadConfig(hubYAML); err != nil {
 		t.Fatal(err)
 	}
 	// Its PostgreSQL lines, uncommented, load too.
-	pg := strings.Replace(strings.ReplaceAll(string(b), "/etc/countylink/secrets/", dir+"/"),
+	pg := strings.Replace(secrets.Replace(string(b)),
 		"  driver: sqlite\n  # driver: postgres\n  # dsn:", "  driver: postgres\n  dsn:", 1)
 	if !strings.Contains(pg, "driver: postgres\n  dsn: postgres://") {
 		t.Fatal("hub.yaml lacks the commented store.driver postgres and store.dsn lines")

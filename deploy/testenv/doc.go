@@ -14,7 +14,13 @@
 //   - StartMosquitto reads deploy/mosquitto/mosquitto.conf (the queue sizes
 //     a slow QoS 1 subscriber such as the hub depends on, the payload size
 //     limit, persistence) and overrides only the listener, the persistence
-//     directory, the log file, the pid file and the user.
+//     directory, the log file, the pid file and the user; it is an open
+//     broker (anonymous clients, no ACL), as most tests need.
+//   - StartSecureMosquitto reads the same file and keeps its security: the
+//     loopback listener with password logins, the TLS listener requiring
+//     client certificates from the county CA, the revocation list, the
+//     password file and the ACL, from a directory the test fills with
+//     hub/provision. Reload sends it SIGHUP.
 //   - StartInfluxDB reads deploy/influxdb/influxdb.conf (index, WAL, the v2
 //     API switched on by flux-enabled) and overrides only ports,
 //     directories, logging and the services a test does not need.

@@ -31,6 +31,7 @@ type Mosquitto struct {
 	conf    string
 	logPath string
 	port    int
+	tlsPort int // the TLS listener's, on a secure broker; 0 otherwise
 
 	mu       sync.Mutex
 	proc     *process // nil when stopped
@@ -51,7 +52,35 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 // appear only once (max_queued_messages, password_file, ...) replaces that
 // option's line from the deployed file; the repeatable options (listener,
 // log_dest, log_type, plugin, auth_plugin and their *_opt_ lines) are added.
+//
+// The broker is open: the deployed configuration's first listener only
+// (plain MQTT), anonymous clients allowed, no password or ACL file, unless
+// extra sets them. StartSecureMosquitto runs the whole deployed access
+// control.
 func StartMosquittoWith(t testing.TB, extraLines ...string) *Mosquitto {
+	t.Helper()
+	return startMosquitto(t, "", extraLines)
+}
+
+// StartSecureMosquitto starts a broker with the deployed configuration's
+// security as it is: its plain listener (Port, URL: loopback, password
+// logins) and its TLS listener (TLSPort, TLSURL: client certificates from
+// the CA, the certificate's common name as user name, the revocation
+// list), anonymous clients refused, the password file and the ACL. The
+// files the deployed configuration expects in DeployedPKIDir are taken
+// from pkiDir instead, where the test has written them (hub/provision's
+// Init, Issue and Save do). extraLines are applied as StartMosquittoWith
+// does.
+func StartSecureMosquitto(t testing.TB, pkiDir string, extraLines ...string) *Mosquitto {
+	t.Helper()
+	if pkiDir == "" {
+		t.Fatal("testenv: StartSecureMosquitto needs the directory of the CA, certificates, ACL and password file")
+		return nil
+	}
+	return startMosquitto(t, pkiDir, extraLines)
+}
+
+func startMosquitto(t testing.TB, pkiDir string, extraLines []string) *Mosquitto {
 	t.Helper()
 	bin := RequireBinary(t, "mosquitto", "/usr/sbin/mosquitto")
 	src, err := os.ReadFile(filepath.Join(RepoRoot(t), MosquittoConfPath))
@@ -66,9 +95,17 @@ func StartMosquittoWith(t testing.TB, extraLines ...string) *Mosquitto {
 		dir:     dir,
 		conf:    filepath.Join(dir, "mosquitto.conf"),
 		logPath: filepath.Join(dir, "mosquitto.log"),
-		port:    FreePort(t),
 	}
-	conf, err := renderMosquittoConf(string(src), m.port, dir, m.logPath, currentUser(), extraLines)
+	r := mosquittoRender{persistDir: dir, logPath: m.logPath, userName: currentUser(), extra: extraLines}
+	if pkiDir == "" {
+		m.port = FreePort(t)
+		r.ports = []int{m.port}
+	} else {
+		ports := freePorts(t, 2)
+		m.port, m.tlsPort = ports[0], ports[1]
+		r.ports, r.pkiDir = ports, pkiDir
+	}
+	conf, err := renderMosquitto(string(src), r)
 	if err != nil {
 		t.Fatalf("testenv: %s: %v", MosquittoConfPath, err)
 		return nil
@@ -87,6 +124,43 @@ func StartMosquittoWith(t testing.TB, extraLines ...string) *Mosquitto {
 	})
 	m.Start()
 	return m
+}
+
+// TLSURL is the secure broker's TLS listener for MQTT clients:
+// "ssl://127.0.0.1:PORT". Its certificate is the one in the PKI directory
+// (hub provision init names the hosts it is valid for).
+func (m *Mosquitto) TLSURL() string { return "ssl://127.0.0.1:" + strconv.Itoa(m.tlsPort) }
+
+// TLSPort is the secure broker's TLS port; 0 on an open broker.
+func (m *Mosquitto) TLSPort() int { return m.tlsPort }
+
+// Reload sends the broker SIGHUP, as "systemctl reload mosquitto" does, and
+// waits until it has re-read its configuration (its ACL and password file
+// with it). Call it from the test that started the broker.
+func (m *Mosquitto) Reload() {
+	m.t.Helper()
+	m.mu.Lock()
+	p := m.proc
+	m.mu.Unlock()
+	if p == nil || p.exited() {
+		m.t.Fatalf("testenv: mosquitto on %s is not running", m.Addr())
+		return
+	}
+	before := strings.Count(m.Log(), "Reloading config")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		m.t.Fatalf("testenv: SIGHUP to mosquitto: %v", err)
+		return
+	}
+	deadline := time.Now().Add(mosquittoReadyTimeout)
+	for strings.Count(m.Log(), "Reloading config") == before {
+		if time.Now().After(deadline) {
+			m.t.Fatalf("testenv: mosquitto on %s did not reload within %v", m.Addr(), mosquittoReadyTimeout)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The line is logged as the reload starts, in the broker's one loop:
+	// any packet a client sends from now on is handled after the reload.
 }
 
 // URL is the broker address for MQTT clients: "tcp://127.0.0.1:PORT".
@@ -125,7 +199,17 @@ func (m *Mosquitto) Start() {
 		return
 	}
 	m.proc = p
-	if err := waitReady(p, mosquittoReadyTimeout, tcpReady(m.Addr())); err != nil {
+	ready := tcpReady(m.Addr())
+	if m.tlsPort != 0 {
+		plain, tls := ready, tcpReady("127.0.0.1:"+strconv.Itoa(m.tlsPort))
+		ready = func() error {
+			if err := plain(); err != nil {
+				return err
+			}
+			return tls()
+		}
+	}
+	if err := waitReady(p, mosquittoReadyTimeout, ready); err != nil {
 		p.stop(syscall.SIGKILL, time.Second)
 		m.proc = nil
 		m.logShown = true
@@ -189,19 +273,44 @@ var listenerMosquittoOptions = map[string]bool{
 	"websockets_headers_size": true, "websockets_log_level": true,
 }
 
-// renderMosquittoConf turns the deployed configuration src into a test
-// broker's: the first listener becomes "listener port 127.0.0.1" (further
-// listeners and their options are dropped), persistence_location becomes
-// persistDir, the log goes to the file logPath only, pid_file and
-// include_dir are dropped, user becomes userName, then extra is applied.
-// Replaced lines are kept as "# testenv:" comments to make the result easy
-// to read next to its source.
+// DeployedPKIDir is where the deployed broker configuration expects the
+// files "hub provision" writes (CA, broker certificate, CRL, ACL, password
+// file). StartSecureMosquitto points it at a test's own directory.
+const DeployedPKIDir = "/etc/countylink/pki/"
+
+// renderMosquittoConf turns the deployed configuration src into an open
+// test broker's: the first listener becomes "listener port 127.0.0.1"
+// (further listeners and their options are dropped), anonymous clients
+// are allowed and the password and ACL files and use_username_as_clientid
+// dropped (unless extra sets them), persistence_location becomes persistDir, the log goes to the file
+// logPath only, pid_file and include_dir are dropped, user becomes
+// userName, then extra is applied. Replaced lines are kept as "# testenv:"
+// comments to make the result easy to read next to its source.
 func renderMosquittoConf(src string, port int, persistDir, logPath, userName string, extra []string) (string, error) {
-	if strings.ContainsAny(persistDir+logPath, " \t\n") {
-		return "", fmt.Errorf("test paths must not contain white space: %q, %q", persistDir, logPath)
+	return renderMosquitto(src, mosquittoRender{ports: []int{port}, persistDir: persistDir, logPath: logPath, userName: userName, extra: extra})
+}
+
+// mosquittoRender says how to turn the deployed configuration into a test
+// broker's.
+type mosquittoRender struct {
+	// ports are the test's ports for the deployed listeners, in order.
+	// An open broker keeps the first listener only.
+	ports []int
+	// pkiDir, when set, makes the broker secure: every listener is kept
+	// with its TLS options and the access control, and the paths under
+	// DeployedPKIDir point into pkiDir instead.
+	pkiDir                        string
+	persistDir, logPath, userName string
+	extra                         []string
+}
+
+func renderMosquitto(src string, r mosquittoRender) (string, error) {
+	if strings.ContainsAny(r.persistDir+r.logPath+r.pkiDir, " \t\n") {
+		return "", fmt.Errorf("test paths must not contain white space: %q, %q, %q", r.persistDir, r.logPath, r.pkiDir)
 	}
+	secure := r.pkiDir != ""
 	overridden := map[string]bool{} // options set by extra, dropped from src
-	for _, l := range extra {
+	for _, l := range r.extra {
 		if k, _ := mosquittoKey(l); k != "" && !repeatableMosquittoOption(k) {
 			overridden[k] = true
 		}
@@ -214,7 +323,7 @@ func renderMosquittoConf(src string, port int, persistDir, logPath, userName str
 	inDroppedListener, sawPersistDir, sawUser := false, false, false
 	for _, line := range strings.Split(src, "\n") {
 		line = strings.TrimRight(line, "\r")
-		key, _ := mosquittoKey(line)
+		key, value := mosquittoKey(line)
 		if key == "" {
 			out = append(out, line)
 			continue
@@ -233,50 +342,62 @@ func renderMosquittoConf(src string, port int, persistDir, logPath, userName str
 		switch {
 		case key == "listener":
 			listeners++
-			if listeners > 1 {
+			if listeners > len(r.ports) {
+				if secure {
+					return "", fmt.Errorf("%d listeners, %d test ports", listeners, len(r.ports))
+				}
 				inDroppedListener = true
 				drop(line, "only one listener in tests")
 				continue
 			}
 			drop(line, "replaced")
-			out = append(out, fmt.Sprintf("listener %d 127.0.0.1", port))
+			out = append(out, fmt.Sprintf("listener %d 127.0.0.1", r.ports[listeners-1]))
 		case key == "persistence_location":
 			sawPersistDir = true
 			drop(line, "replaced")
-			out = append(out, "persistence_location "+persistDir)
+			out = append(out, "persistence_location "+r.persistDir)
 		case key == "log_dest":
 			logDests++
 			drop(line, "replaced")
 			if logDests == 1 {
-				out = append(out, "log_dest file "+logPath)
+				out = append(out, "log_dest file "+r.logPath)
 			}
 		case key == "user":
 			sawUser = true
 			drop(line, "replaced")
-			if userName != "" {
-				out = append(out, "user "+userName)
+			if r.userName != "" {
+				out = append(out, "user "+r.userName)
 			}
 		case key == "pid_file" || key == "include_dir":
 			drop(line, "not in tests")
+		case !secure && key == "allow_anonymous":
+			drop(line, "an open test broker (StartSecureMosquitto keeps it)")
+			out = append(out, "allow_anonymous true")
+		case !secure && (key == "password_file" || key == "acl_file" || key == "use_username_as_clientid"):
+			// use_username_as_clientid refuses a client without a user name.
+			drop(line, "an open test broker (StartSecureMosquitto keeps it)")
+		case secure && strings.HasPrefix(value, DeployedPKIDir):
+			drop(line, "the test's PKI directory")
+			out = append(out, key+" "+filepath.Join(r.pkiDir, strings.TrimPrefix(value, DeployedPKIDir)))
 		default:
 			out = append(out, line)
 		}
 	}
 	if listeners == 0 {
-		out = append(out, fmt.Sprintf("listener %d 127.0.0.1", port))
+		out = append(out, fmt.Sprintf("listener %d 127.0.0.1", r.ports[0]))
 	}
 	if !sawPersistDir {
-		out = append(out, "persistence_location "+persistDir)
+		out = append(out, "persistence_location "+r.persistDir)
 	}
 	if logDests == 0 {
-		out = append(out, "log_dest file "+logPath)
+		out = append(out, "log_dest file "+r.logPath)
 	}
-	if !sawUser && userName != "" {
-		out = append(out, "user "+userName)
+	if !sawUser && r.userName != "" {
+		out = append(out, "user "+r.userName)
 	}
-	if len(extra) > 0 {
+	if len(r.extra) > 0 {
 		out = append(out, "", "# testenv: extra lines from the test")
-		out = append(out, extra...)
+		out = append(out, r.extra...)
 	}
 	return strings.Join(out, "\n") + "\n", nil
 }

@@ -185,15 +185,50 @@ func TestMosquittoConfFromDeployed(t *testing.T) {
 		}
 	}
 
-	// With the future TLS listener enabled, the test keeps one plain
-	// listener and drops the TLS one with its options.
+	// The open test broker keeps the deployed plain listener only, and
+	// none of the access control.
+	for line := range got {
+		k, _ := mosquittoKey(line)
+		switch {
+		case k == "password_file", k == "acl_file", k == "cafile", k == "crlfile", k == "use_username_as_clientid", line == "allow_anonymous false", strings.Contains(line, "8883"):
+			t.Errorf("open test broker keeps %q", line)
+		}
+	}
+
+	// The secure one keeps both listeners, their TLS and the access
+	// control, with the files from the test's directory.
+	conf, err = renderMosquitto(string(src), mosquittoRender{ports: []int{41883, 48883}, pkiDir: "/tmp/pki", persistDir: "/tmp/x/", logPath: "/tmp/x/m.log", userName: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = activeMosquittoLines(conf)
+	for _, want := range []string{
+		"listener 41883 127.0.0.1", "listener 48883 127.0.0.1",
+		"cafile /tmp/pki/ca.crt", "certfile /tmp/pki/broker.crt", "keyfile /tmp/pki/broker.key", "crlfile /tmp/pki/crl.pem",
+		"require_certificate true", "use_identity_as_username true",
+		"allow_anonymous false", "password_file /tmp/pki/passwd", "acl_file /tmp/pki/acl",
+		"max_inflight_messages 20000",
+	} {
+		if got[want] != 1 {
+			t.Errorf("secure config has %q %d times, want once:\n%s", want, got[want], conf)
+		}
+	}
+	if strings.Contains(conf, "\ncafile /etc") || strings.Contains(conf, "\nacl_file /etc") {
+		t.Errorf("secure config keeps a deployed path:\n%s", conf)
+	}
+	if _, err := renderMosquitto(string(src), mosquittoRender{ports: []int{1}, pkiDir: "/tmp/pki", persistDir: "/d/", logPath: "/d/l"}); err == nil {
+		t.Error("a secure config with fewer ports than listeners was rendered")
+	}
+
+	// With a TLS listener after the plain one, the open test broker keeps
+	// the plain listener and drops the TLS one with its options.
 	withTLS := "listener 1883\nprotocol mqtt\nlistener 8883\ncertfile /etc/c.crt\nkeyfile /etc/k.key\nallow_anonymous false\n"
 	conf, err = renderMosquittoConf(withTLS, 5, "/d/", "/d/l", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = activeMosquittoLines(conf)
-	for _, want := range []string{"listener 5 127.0.0.1", "protocol mqtt", "allow_anonymous false", "persistence_location /d/", "log_dest file /d/l"} {
+	for _, want := range []string{"listener 5 127.0.0.1", "protocol mqtt", "allow_anonymous true", "persistence_location /d/", "log_dest file /d/l"} {
 		if got[want] != 1 {
 			t.Errorf("missing %q:\n%s", want, conf)
 		}

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,6 +164,37 @@ func (a *Agent) header(ts time.Time) contract.Header {
 	return contract.Header{V: contract.SchemaVersion, ID: a.nextID(), Site: a.cfg.Site, Edge: a.cfg.Edge, TS: ts.UTC()}
 }
 
+// uplinkTLS is the uplink's TLS configuration, nil without mqtt.tls. It
+// logs whom the certificate names and warns when it has expired or soon
+// will: the agent goes on working and queueing either way, but the broker
+// will refuse it.
+func (a *Agent) uplinkTLS() (*tls.Config, error) {
+	t := a.cfg.MQTT.TLS
+	if !t.Set() {
+		return nil, nil
+	}
+	c, err := uplink.TLSConfig(uplink.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName})
+	if err != nil {
+		return nil, fmt.Errorf("mqtt.tls: %w", err)
+	}
+	if t.CertFile != "" {
+		if cert, err := uplink.Certificate(t.CertFile); err == nil {
+			left := time.Until(cert.NotAfter)
+			switch {
+			case left <= 0:
+				a.log.Error("uplink certificate expired: the broker refuses this edge until it is renewed (hub provision edge -renew)",
+					"identity", cert.Subject.CommonName, "expired", cert.NotAfter)
+			case left < uplink.Expiring:
+				a.log.Warn("uplink certificate expires soon: renew it (hub provision edge -renew) and copy it over the old one",
+					"identity", cert.Subject.CommonName, "expires", cert.NotAfter)
+			default:
+				a.log.Info("uplink certificate", "identity", cert.Subject.CommonName, "expires", cert.NotAfter)
+			}
+		}
+	}
+	return c, nil
+}
+
 // Run connects, polls and publishes until ctx is cancelled, then publishes
 // an offline status and disconnects.
 func (a *Agent) Run(ctx context.Context) error {
@@ -180,8 +212,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := a.uplinkTLS()
+	if err != nil {
+		return err
+	}
 	a.up = uplink.New(uplink.Config{
-		Broker: m.Broker, ClientID: clientID, Username: m.Username, Password: m.Password,
+		Broker: m.Broker, ClientID: clientID, Username: m.Username, Password: m.Password, TLS: tlsCfg,
 		Keepalive: m.Keepalive, ConnectTimeout: m.ConnectTimeout, MaxReconnectInterval: m.MaxReconnectInterval,
 		WillTopic: contract.StatusTopic(prefix, a.cfg.Site, a.cfg.Edge), WillPayload: will,
 		OnConnect:     func(*uplink.Client) { a.requestStatus() },

@@ -22,6 +22,7 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/edge/modbus"
 	"github.com/countylink/countylink/edge/scale"
+	"github.com/countylink/countylink/edge/uplink"
 )
 
 // Config is one edge agent's configuration.
@@ -87,7 +88,24 @@ type MQTT struct {
 	ConnectTimeout       time.Duration `yaml:"connect_timeout"`
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	PublishTimeout       time.Duration `yaml:"publish_timeout"`
+	// TLS is the edge's side of MQTT over TLS (broker ssl://host:8883),
+	// as "hub provision edge" writes it.
+	TLS TLS `yaml:"tls"`
 }
+
+// TLS is the files of the uplink's TLS. The certificate's common name is
+// the edge's broker identity, <site>.<edge>; the broker's ACL confines the
+// edge to its own topics by it. The key (and a password file) must not be
+// readable by every user of the box.
+type TLS struct {
+	CAFile     string `yaml:"ca_file"`     // the county CA's certificate: the broker's must come from it
+	CertFile   string `yaml:"cert_file"`   // the edge's certificate (re-read at each reconnection when replaced)
+	KeyFile    string `yaml:"key_file"`    // its private key, mode 0600
+	ServerName string `yaml:"server_name"` // the broker's name in its certificate, when the URL's host differs
+}
+
+// Set reports whether any TLS file is configured.
+func (t TLS) Set() bool { return t != TLS{} }
 
 // Bus is one RS-485 line. Every slave on it shares its framing; the agent
 // puts one request on it at a time.
@@ -253,6 +271,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
 		bad("mqtt.topic_prefix", "%q must be set and hold no wildcard", c.MQTT.TopicPrefix)
+	}
+	if t := c.MQTT.TLS; t.Set() {
+		if u, err := url.Parse(c.MQTT.Broker); err == nil && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+			bad("mqtt.tls", "is set but mqtt.broker %q is plain MQTT: use ssl://host:8883", c.MQTT.Broker)
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			bad("mqtt.tls", "cert_file and key_file go together")
+		}
 	}
 	if c.MQTT.Keepalive < time.Second {
 		bad("mqtt.keepalive", "%v is below 1s", c.MQTT.Keepalive)
@@ -626,7 +652,8 @@ func applyDefaults(n *yaml.Node, v, def reflect.Value) {
 }
 
 // Load reads the file at path and, when the config names a password file,
-// the password from it.
+// the password from it. It checks the TLS files: a key or password file
+// every user can read is refused, and the certificate must name this edge.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -637,14 +664,53 @@ func Load(path string) (Config, error) {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	if c.MQTT.PasswordFile != "" {
+		if err := secretFile(c.MQTT.PasswordFile); err != nil {
+			return c, fmt.Errorf("%s: mqtt.password_file: %w", path, err)
+		}
 		pw, err := os.ReadFile(c.MQTT.PasswordFile)
 		if err != nil {
 			return c, fmt.Errorf("%s: mqtt.password_file: %w", path, err)
 		}
 		c.MQTT.Password = strings.TrimSpace(string(pw))
 	}
+	if err := c.checkTLSFiles(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
 	return c, nil
 }
+
+// checkTLSFiles reads the TLS files as the uplink will, so a mistake shows
+// at check-config rather than as a refused connection at the broker.
+func (c *Config) checkTLSFiles() error {
+	t := c.MQTT.TLS
+	if t.CAFile != "" {
+		if _, err := os.ReadFile(t.CAFile); err != nil {
+			return fmt.Errorf("mqtt.tls.ca_file: %w", err)
+		}
+	}
+	if t.KeyFile != "" {
+		if err := secretFile(t.KeyFile); err != nil {
+			return fmt.Errorf("mqtt.tls.key_file: %w", err)
+		}
+	}
+	if t.CertFile == "" {
+		return nil
+	}
+	if _, err := uplink.TLSConfig(uplink.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}); err != nil {
+		return fmt.Errorf("mqtt.tls: %w", err)
+	}
+	cert, err := uplink.Certificate(t.CertFile)
+	if err != nil {
+		return fmt.Errorf("mqtt.tls.cert_file: %w", err)
+	}
+	if want := contract.EdgeIdentity(c.Site, c.Edge).String(); cert.Subject.CommonName != want {
+		return fmt.Errorf("mqtt.tls.cert_file: the certificate is for %q, this edge is %q (site.edge): the broker would confine it to the other's topics", cert.Subject.CommonName, want)
+	}
+	return nil
+}
+
+// secretFile refuses a file every user of the box can read.
+func secretFile(path string) error { return uplink.CheckKeyFile(path) }
 
 // addLines sets the Line of every FieldError in err from the YAML tree.
 func addLines(err error, root *yaml.Node) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/countylink/countylink/edge/uplink/uplinktest"
 )
 
 const good = `site: tw01
@@ -173,5 +175,56 @@ func TestParseWarehouseRefuses(t *testing.T) {
 				t.Errorf("error %v, want it to name %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestLoadTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := uplinktest.NewCA(t, dir)
+	cert, key := ca.Issue(t, dir, "edge", "tw01.tw01-e1", false)
+	other, otherKey := ca.Issue(t, dir, "other", "tw01.tw01-e2", false)
+	write := func(t *testing.T, tls string) string {
+		t.Helper()
+		y := strings.Replace(good, "tcp://hub.example:1883", "ssl://hub.example:8883", 1)
+		y = strings.Replace(y, "mqtt:\n", "mqtt:\n  tls:\n"+tls, 1)
+		path := filepath.Join(t.TempDir(), "edge.yaml")
+		os.WriteFile(path, []byte(y), 0o644)
+		return path
+	}
+	files := func(c, k string) string {
+		return "    ca_file: " + ca.File + "\n    cert_file: " + c + "\n    key_file: " + k + "\n    server_name: hub.example\n"
+	}
+	c, err := Load(write(t, files(cert, key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.TLS.CertFile != cert || c.MQTT.TLS.ServerName != "hub.example" {
+		t.Errorf("tls %+v", c.MQTT.TLS)
+	}
+	// Another edge's certificate: the broker would confine this edge to
+	// the other's topics.
+	if _, err := Load(write(t, files(other, otherKey))); err == nil || !strings.Contains(err.Error(), `the certificate is for "tw01.tw01-e2", this edge is "tw01.tw01-e1"`) {
+		t.Errorf("another edge's certificate: %v", err)
+	}
+	if _, err := Load(write(t, "    ca_file: "+ca.File+"\n    cert_file: "+cert+"\n")); err == nil || !strings.Contains(err.Error(), "go together") {
+		t.Errorf("a certificate without its key: %v", err)
+	}
+	os.Chmod(key, 0o644)
+	if _, err := Load(write(t, files(cert, key))); err == nil || !strings.Contains(err.Error(), "mqtt.tls.key_file") || !strings.Contains(err.Error(), "readable by every user") {
+		t.Errorf("a world-readable key: %v", err)
+	}
+	os.Chmod(key, 0o600)
+	// TLS files with a plain broker URL.
+	plain := strings.Replace(good, "mqtt:\n", "mqtt:\n  tls:\n    ca_file: "+ca.File+"\n", 1)
+	if _, err := Parse([]byte(plain)); err == nil || !strings.Contains(err.Error(), "ssl://host:8883") {
+		t.Errorf("tls with tcp://: %v", err)
+	}
+	// A world-readable password file is refused too.
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o644)
+	path := filepath.Join(dir, "pw.yaml")
+	os.WriteFile(path, []byte(strings.Replace(good, "mqtt:\n", "mqtt:\n  password_file: "+pw+"\n", 1)), 0o600)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "mqtt.password_file") {
+		t.Errorf("a world-readable password file: %v", err)
 	}
 }

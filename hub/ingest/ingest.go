@@ -8,6 +8,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,9 @@ type Config struct {
 	// If not, they are kept, so the share waits for this replica rather
 	// than being dropped for want of a subscriber.
 	HandOver func() bool
+	// TLS, when set, is the broker connection's TLS (an ssl:// broker):
+	// the broker's CA and the hub's client certificate (pki.ClientTLS).
+	TLS *tls.Config
 }
 
 // Watcher follows readings and edge states as they arrive. Its methods
@@ -238,6 +242,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
+	if in.cfg.TLS != nil {
+		o.SetTLSConfig(in.cfg.TLS)
+	}
 	if in.cfg.OnFlood != nil {
 		go func() {
 			tick := time.NewTicker(5 * time.Second)

@@ -16,6 +16,7 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub/alarm"
 	"github.com/countylink/countylink/hub/notify"
+	"github.com/countylink/countylink/hub/pki"
 )
 
 // Config is the hub's configuration.
@@ -117,6 +118,28 @@ type MQTTConfig struct {
 	// yet stored. It exists to measure what acknowledging after storage
 	// costs; leave it off.
 	AutoAck bool `yaml:"auto_ack"`
+	// TLS is the hub's side of MQTT over TLS (broker ssl://host:8883): the
+	// CA of the broker's certificate and the hub's own certificate and key
+	// from "hub provision hub", whose common name _hub.<name> is its
+	// identity. A hub on the broker's machine logs in on 127.0.0.1:1883
+	// with username _hub.<name> and password_file instead.
+	TLS TLSConfig `yaml:"tls"`
+	// EmbeddedPKIDir secures the embedded broker with the files "hub
+	// provision" keeps there (ca.crt, broker.crt, broker.key, crl.pem,
+	// passwd; re-read within 10 s when they change): password logins on
+	// embedded_listen, client certificates on EmbeddedTLSListen, the topic
+	// ACL on both; the hub logs in to it by itself. Empty: the embedded
+	// broker is open to anyone (the demo).
+	EmbeddedPKIDir    string `yaml:"embedded_pki_dir"`
+	EmbeddedTLSListen string `yaml:"embedded_tls_listen"` // host:port of the TLS listener (0.0.0.0:8883)
+}
+
+// TLSConfig is a client's TLS files.
+type TLSConfig struct {
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`    // mode 0600 (or 0640): one readable by every user is refused
+	ServerName string `yaml:"server_name"` // the broker's name in its certificate, when the URL's host differs
 }
 
 // Replica is the name of this hub among the replicas: ReplicaID, or
@@ -187,6 +210,16 @@ func (c *Config) Validate() error {
 		}
 	} else if u, err := url.Parse(c.MQTT.Broker); err != nil || u.Host == "" {
 		bad("mqtt.broker", "%q must be a URL like tcp://host:1883", c.MQTT.Broker)
+	} else if c.MQTT.TLS != (TLSConfig{}) && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+		bad("mqtt.tls", "is set but mqtt.broker %q is plain MQTT: use ssl://host:8883", c.MQTT.Broker)
+	}
+	if (c.MQTT.TLS.CertFile == "") != (c.MQTT.TLS.KeyFile == "") {
+		bad("mqtt.tls", "cert_file and key_file go together")
+	}
+	if c.MQTT.EmbeddedTLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.MQTT.EmbeddedTLSListen); err != nil || c.MQTT.EmbeddedPKIDir == "" {
+			bad("mqtt.embedded_tls_listen", "%q must be host:port, with mqtt.embedded_pki_dir set", c.MQTT.EmbeddedTLSListen)
+		}
 	}
 	if c.MQTT.ClientID == "" {
 		bad("mqtt.client_id", "must be set (and differ between replicas)")
@@ -295,6 +328,15 @@ func LoadConfig(path string) (Config, error) {
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil {
 			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	// Secrets every user of the machine can read are refused.
+	for _, s := range []struct{ field, file string }{{"mqtt.password_file", c.MQTT.PasswordFile}, {"mqtt.tls.key_file", c.MQTT.TLS.KeyFile}} {
+		if s.file == "" {
+			continue
+		}
+		if err := pki.CheckKeyFile(s.file); err != nil {
+			return c, fmt.Errorf("%s: %s: %w", path, s.field, err)
 		}
 	}
 	for _, s := range []struct {

@@ -127,11 +127,9 @@ func (m *Main) Open() (err error) {
 	m.Store.SetOptions(timeline.Options{MaxParcelKg: cfg.ParcelMaxKg})
 
 	m.BrokerURL = cfg.MQTT.Broker
-	if cfg.MQTT.Embedded {
-		if m.Broker, err = broker.Start(cfg.MQTT.EmbeddedListen, m.Log); err != nil {
-			return err
-		}
-		m.BrokerURL = m.Broker.URL()
+	mqttUser, mqttPassword, mqttTLS, err := m.startBroker()
+	if err != nil {
+		return err
 	}
 
 	base, stop := context.WithCancelCause(context.Background())
@@ -196,7 +194,7 @@ func (m *Main) Open() (err error) {
 		watcher, onStored, handOver = watchers{watch, m.Relay}, m.Relay.Events, m.Relay.HandOver
 	}
 	m.Ingest = ingest.New(ingest.Config{
-		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: mqttUser, Password: mqttPassword, TLS: mqttTLS,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.Store, AutoAck: cfg.MQTT.AutoAck,
 		Results: m.Commands, Watcher: watcher, OnEvent: m.Corrector.Event, OnStored: onStored, HandOver: handOver,

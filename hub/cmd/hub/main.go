@@ -4,6 +4,7 @@
 //	hub -config /etc/countylink/hub.yaml
 //	hub -demo                      embedded broker and store, for make run
 //	hub check-config FILE
+//	hub provision init|hub|edge|revoke|list ...   identities on the broker
 //	hub --version
 package main
 
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	_ "time/tzdata" // time_zone works on a machine without the zone database
 
+	"github.com/countylink/countylink/hub/provision"
 	"github.com/countylink/countylink/hub/server"
 )
 
@@ -26,6 +28,9 @@ var version = "0.1.0-dev"
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "provision" {
+		return provision.Main(args[1:], os.Stdout, os.Stderr)
+	}
 	if len(args) > 0 && args[0] == "check-config" {
 		if len(args) != 2 {
 			fmt.Fprintln(os.Stderr, "usage: hub check-config FILE")

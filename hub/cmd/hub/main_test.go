@@ -30,3 +30,21 @@ func TestCheckConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestProvision(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"provision"}, 2},
+		{[]string{"provision", "init", "-dir", dir, "-broker-host", "localhost"}, 0},
+		{[]string{"provision", "edge", "-dir", dir, "-site", "tw01", "-edge", "tw01-e1", "-out", filepath.Join(t.TempDir(), "box")}, 0},
+		{[]string{"provision", "revoke", "-dir", dir, "-site", "tw01", "-edge", "tw01-e1"}, 0},
+		{[]string{"provision", "revoke", "-dir", dir, "-site", "tw01", "-edge", "tw01-e1"}, 1},
+	} {
+		if got := run(tc.args); got != tc.want {
+			t.Errorf("hub %v = %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
