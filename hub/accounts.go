@@ -51,13 +51,13 @@ type User struct {
 	Name         string    `json:"name"`
 	DisplayName  string    `json:"display_name"` // shown on the pages; may be empty
 	Role         Role      `json:"role"`
-	Township     string    `json:"township"`           // the township they act for, "" for the county
-	PasswordHash string    `json:"-"`                  // PHC string of hub/auth's argon2id
-	Disabled     bool      `json:"disabled"`           // refuses logins; its sessions are ended
-	Created      time.Time `json:"created"`            // when the account was made
-	Updated      time.Time `json:"updated"`            // its last change
-	CreatedBy    string    `json:"created_by"`         // who made it ("hub" for the demo or the CLI)
-	PasswordSet  time.Time `json:"password_set"`       // when its password was last set
+	Township     string    `json:"township"`            // the township they act for, "" for the county
+	PasswordHash string    `json:"-"`                   // PHC string of hub/auth's argon2id
+	Disabled     bool      `json:"disabled"`            // refuses logins; its sessions are ended
+	Created      time.Time `json:"created"`             // when the account was made
+	Updated      time.Time `json:"updated"`             // its last change
+	CreatedBy    string    `json:"created_by"`          // who made it ("hub" for the demo or the CLI)
+	PasswordSet  time.Time `json:"password_set"`        // when its password was last set
 	LastLogin    time.Time `json:"last_login,omitzero"` // zero when never
 }
 
