@@ -129,6 +129,18 @@ func New(store hub.AccountStore, cfg Config, reg *metrics.Registry, log *slog.Lo
 // Refused counts a refused request under reason (see New).
 func (s *Service) Refused(reason string) { s.refused.Inc(reason) }
 
+// RefusedTotal is the count of refused requests, all reasons.
+func (s *Service) RefusedTotal() uint64 {
+	var n uint64
+	for _, r := range []string{"no_credentials", "bad_token", "session_ended", "csrf", "forbidden", "other_township"} {
+		n += s.refused.Value(r)
+	}
+	return n
+}
+
+// RefusedCount is the count of refused requests of one reason.
+func (s *Service) RefusedCount(reason string) uint64 { return s.refused.Value(reason) }
+
 // Logins is the count of logins with result ok, failed or throttled.
 func (s *Service) Logins(result string) uint64 { return s.logins.Value(result) }
 
