@@ -179,11 +179,12 @@ func (w *syncBuffer) String() string {
 func newCounty(t *testing.T) *county {
 	t.Helper()
 	ctx := context.Background()
+	lv := live.New()
 	st := state.New([]hub.Site{{ID: "county", Name: "县", Kind: hub.County},
 		{ID: "tw01", Name: "城关镇", Kind: hub.Township, Parent: "county", Rooms: []hub.Room{{ID: "cr1", Name: "1号冷库", Class: "chilled", MaxC: 4}}},
 		{ID: "tw01-v01", Name: "李家村", Kind: hub.Village, Parent: "tw01"},
 		{ID: "tw02", Name: "河口镇", Kind: hub.Township, Parent: "county", Rooms: []hub.Room{{ID: "cr1", Name: "1号冷库", Class: "chilled", MaxC: 4}}},
-		{ID: "tw02-v01", Name: "河边村", Kind: hub.Village, Parent: "tw02"}}, live.New())
+		{ID: "tw02-v01", Name: "河边村", Kind: hub.Village, Parent: "tw02"}}, lv)
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +198,7 @@ func newCounty(t *testing.T) *county {
 	eng.EdgeFlood("tw01", "tw01-e1", 10, now)
 	eng.EdgeFlood("tw02", "tw02-e1", 10, now)
 	logs := &syncBuffer{}
-	s := &Server{State: st, Live: live.New(), Metrics: new(metrics.Registry), Log: slog.New(slog.NewTextHandler(logs, nil)),
+	s := &Server{State: st, Live: lv, Metrics: new(metrics.Registry), Log: slog.New(slog.NewTextHandler(logs, nil)),
 		Heartbeat: time.Hour, Events: db, Commands: edge.tracker, Logistics: db, Sites: &fakeSites{known: map[string]bool{}},
 		SortPlans: fakePlans{}, Manifests: dbManifests{db}, Location: countyTZ,
 		Traffic: func() []ingest.EdgeTraffic {
