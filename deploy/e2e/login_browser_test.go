@@ -31,16 +31,31 @@ func TestLoginPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	tab := startBrowser(t)
+	// waitNav is waitLg across a navigation the page makes by itself: an
+	// evaluation cut by it is tried again.
+	waitNav := func(timeout time.Duration, what, cond string) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for time.Now().Before(deadline) {
+			tctx, cancel := context.WithTimeout(tab, 2*time.Second)
+			ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool](cond))
+			cancel()
+			if err == nil && ok {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		waitLg(t, tab, time.Second, what, cond) // says what the page shows
+	}
 	open(t, tab, base+"/dispatch.html?township=tw01")
 	next := "dispatch.html?township=tw01"
-	waitLg(t, tab, 10*time.Second, "the login page, to come back after", fmt.Sprintf(`location.pathname.endsWith("/login.html") &&
+	waitNav(10*time.Second, "the login page, to come back after", fmt.Sprintf(`location.pathname.endsWith("/login.html") &&
 		new URLSearchParams(location.search).get("next") === %s && !!document.getElementById("login-form")`, jsString(next)))
 	checkLabels(t, tab)
 	login := func(password string) {
 		t.Helper()
 		if err := chromedp.Do(withTimeout(t, tab, 10*time.Second),
-			chromedp.SetValue(chromedp.CSS("#login-name"), ""),
-			chromedp.SetValue(chromedp.CSS("#login-password"), ""),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("login-name").value = ""; document.getElementById("login-password").value = ""`),
 			chromedp.SendKeys(chromedp.CSS("#login-name"), "王芳"),
 			chromedp.SendKeys(chromedp.CSS("#login-password"), password),
 			chromedp.KeyEvent("\r"),
@@ -52,7 +67,7 @@ func TestLoginPage(t *testing.T) {
 	waitLg(t, tab, 5*time.Second, "the wrong password said", `document.getElementById("login-result").dataset.result === "error" &&
 		!document.getElementById("login-result").hidden && location.pathname.endsWith("/login.html")`)
 	login("王芳的密码足够长")
-	waitLg(t, tab, 10*time.Second, "back at the dispatch page, signed in", `location.pathname.endsWith("/dispatch.html") &&
+	waitNav(10*time.Second, "back at the dispatch page, signed in", `location.pathname.endsWith("/dispatch.html") &&
 		document.querySelector("#who .who-name")?.textContent === "王芳"`)
 
 	// The page's own requests: a write with the CSRF token goes through
@@ -78,7 +93,7 @@ func TestLoginPage(t *testing.T) {
 		t.Errorf("a write at another township: %d, want 403", code)
 	}
 	click(t, tab, "#logout")
-	waitLg(t, tab, 10*time.Second, "the login page after logging out", `location.pathname.endsWith("/login.html")`)
+	waitNav(10*time.Second, "the login page after logging out", `location.pathname.endsWith("/login.html")`)
 	if code := status(`fetch("api/v1/auth/me").then((r) => r.status)`); code != 401 {
 		t.Errorf("after logging out: %d, want 401", code)
 	}
@@ -89,14 +104,14 @@ func TestLoginPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	open(t, tab, base+httpapi.KioskPath(secret))
-	waitPage(t, tab, 10*time.Second, "the wall screen live, signed in by its token", `document.getElementById("conn").dataset.state === "live" &&
+	waitNav(10*time.Second, "the wall screen live, signed in by its token", `document.getElementById("conn").dataset.state === "live" &&
 		document.body.classList.contains("kiosk") && location.hash === "" && !document.getElementById("logout")`)
 	open(t, tab, base+"/alarms.html")
-	waitLg(t, tab, 10*time.Second, "a wall screen sent back from the alarm page", `location.pathname.endsWith("/") && !!document.getElementById("conn")`)
+	waitNav(10*time.Second, "a wall screen sent back from the alarm page", `location.pathname.endsWith("/") && !!document.getElementById("conn")`)
 	if _, err := m.Auth.RevokeToken(ctx, tok.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	open(t, tab, base+"/?kiosk=1")
-	waitLg(t, tab, 10*time.Second, "the revoked wall screen at the login page", fmt.Sprintf(`location.pathname.endsWith("/login.html") &&
+	waitNav(10*time.Second, "the revoked wall screen at the login page", fmt.Sprintf(`location.pathname.endsWith("/login.html") &&
 		new URLSearchParams(location.search).get("next") === %s && localStorage.getItem("countylink.kiosk") === null`, jsString("?kiosk=1")))
 }
