@@ -38,7 +38,7 @@ func TestUserAdd(t *testing.T) {
 		want int
 	}{
 		{[]string{"user", "add", "-data", dir, "-name", "root", "-role", "admin"}, 0},
-		{[]string{"user", "add", "-data", dir, "-name", "root", "-role", "admin"}, 1}, // exists
+		{[]string{"user", "add", "-data", dir, "-name", "root", "-role", "admin"}, 1},                // exists
 		{[]string{"user", "add", "-data", dir, "-name", "wang", "-role", "township_coordinator"}, 1}, // no township
 		{[]string{"user", "add", "-data", dir, "-name", "has space"}, 1},
 		{[]string{"user", "add", "-data", dir, "-name", "li", "-role", "staff", "-township", "tw01"}, 0},
