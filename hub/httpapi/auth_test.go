@@ -202,7 +202,15 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s token: %d %s", name, code, body)
 		}
 	}
-	if n := c.s.Auth.RefusedCount("bad_token"); n != 3 {
+	req, _ := http.NewRequest("GET", c.ts.URL+"/api/v1/items", nil)
+	req.Header.Set("Authorization", "Bearer clk_"+strings.Repeat("B", 43))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("WWW-Authenticate") == "" ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Errorf("a 401's headers: %v %v", resp.Header, err)
+	} else {
+		resp.Body.Close()
+	}
+	if n := c.s.Auth.RefusedCount("bad_token"); n != 4 {
 		t.Errorf("%d bad tokens counted", n)
 	}
 	// A revoked token.

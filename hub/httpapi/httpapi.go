@@ -116,6 +116,13 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = s.ipExtractor()
 	e.Use(middleware.Recover())
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
+		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+		ReferrerPolicy:        "same-origin",
+	}))
+	// The route rules before anything reads a body: a request refused
+	// (401, 403) is refused whatever it carries, with the headers above.
 	registered := map[string]bool{} // filled once the routes are
 	e.Use(s.guard(registered))
 	e.Use(middleware.BodyLimit("1M"))
@@ -123,11 +130,6 @@ func (s *Server) routes() *echo.Echo {
 	// event stream is left alone (it is flushed event by event).
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024,
 		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/api/v1/stream" }}))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
-		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
-		ReferrerPolicy:        "same-origin",
-	}))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metrics)
