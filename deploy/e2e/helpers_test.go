@@ -21,6 +21,7 @@ import (
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/auth"
 	"github.com/countylink/countylink/hub/server"
+	"github.com/countylink/countylink/hub/sqlite"
 	"github.com/countylink/countylink/hub/state"
 )
 
@@ -118,6 +119,26 @@ func authorize(t testing.TB, m *server.Main) {
 		t.Fatal(err)
 	}
 	hubTokens.Store(m.HTTPAddr, tok)
+}
+
+// seedToken puts an admin API token in the SQLite store of a hub process
+// not started yet (data_dir dataDir) and uses it for the tests' requests
+// to addr.
+func seedToken(t testing.TB, addr, dataDir string) {
+	t.Helper()
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(filepath.Join(dataDir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tok, _, err := auth.New(db, auth.DefaultConfig(), nil, nil).IssueToken(context.Background(), hub.TokenAPI, "e2e", hub.RoleAdmin, "", time.Time{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubTokens.Store(addr, tok)
 }
 
 // personSessions are the sessions asPerson made, by hub address and name.
