@@ -270,7 +270,22 @@ var principals = []who{
 	{"tw01 import token", hub.RoleTownship, "tw01", auth.ViaToken},
 	{"county coordinator", hub.RoleCounty, "", auth.ViaSession},
 	{"admin", hub.RoleAdmin, "", auth.ViaSession},
+	// Credentials that are not valid: 401 on every route not public.
+	{"forged session", "", "", viaForged},
+	{"expired session", "", "", viaExpired},
+	{"forged token", "", "", viaForgedToken},
+	// A county coordinator's cookie without the CSRF token: 403 on the
+	// unsafe methods.
+	{"county coordinator without CSRF", hub.RoleCounty, "", viaNoCSRF},
 }
+
+// Kinds of credentials of the rule tests besides auth's.
+const (
+	viaForged      = "forged"       // a session cookie of no session
+	viaExpired     = "expired"      // a session idle for longer than session_idle
+	viaForgedToken = "forged-token" // a bearer token of the right form, issued by nobody
+	viaNoCSRF      = "no-csrf"      // a good session cookie, no X-CSRF-Token
+)
 
 // credentials signs w in afresh (a logout of an earlier request ends
 // nothing the next one uses) and applies it to req.
@@ -280,6 +295,30 @@ func (c *county) credentials(t *testing.T, w who, req *http.Request) {
 	svc := c.s.Auth
 	switch w.via {
 	case "":
+	case viaForged:
+		req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: strings.Repeat("f", 43)})
+		req.Header.Set(auth.CSRFHeader, "forged")
+	case viaForgedToken:
+		req.Header.Set("Authorization", "Bearer clk_"+strings.Repeat("F", 43))
+	case viaExpired, viaNoCSRF:
+		name := "session-" + w.via
+		if u, _ := svc.Store.User(ctx, name); u == nil {
+			if _, err := svc.CreateUser(ctx, hub.User{Name: name, Role: hub.RoleCounty}, "the password of "+name, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, id, err := svc.StartSession(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.via == viaExpired {
+			if err := svc.Store.TouchSession(ctx, auth.HashSecret(id), time.Now().Add(-svc.Config.SessionIdle-time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			testSession{id: id, csrf: p.CSRF()}.apply(req)
+		} else {
+			req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: id})
+		}
 	case auth.ViaToken:
 		key := "token/" + w.name
 		secret, ok := c.ids[key]
@@ -367,7 +406,9 @@ func (c *county) do(t *testing.T, w who, method, path, body string) (int, bool) 
 }
 
 // TestRouteRules checks every route's rule for every kind of principal:
-// nobody gets 401; a role the rule does not list gets 403; a principal
+// nobody, a forged or expired session and a forged token get 401; a
+// cookie without its CSRF token gets 403 on an unsafe method; a role the
+// rule does not list gets 403 (a wall screen on any write); a principal
 // of township tw01 gets 403 for tw02's data and for the county's, and is
 // let through for its own; a county-wide principal is let through for
 // both. "Let through" is what the rules decide: the handler may still
@@ -399,6 +440,8 @@ func TestRouteRules(t *testing.T) {
 					switch {
 					case w.role == "":
 						want = 401
+					case w.via == viaNoCSRF && unsafe(method):
+						want = 403
 					case !slices.Contains(r.roles, w.role):
 						want = 403
 					case w.township != "" && (r.scope == scopeCounty || variant == "other"):
