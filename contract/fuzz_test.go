@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -34,6 +36,38 @@ func FuzzDecode(f *testing.F) {
 		}
 		if h1, h2 := header(m), header(m2); h1 != nil && (h1.ID != h2.ID || h1.Site != h2.Site || h1.Edge != h2.Edge || !h1.TS.Equal(h2.TS)) {
 			t.Fatalf("header changed: %+v -> %+v", h1, h2)
+		}
+	})
+}
+
+// FuzzDecodeOnePass checks the one-pass decode against the careful decode
+// it stands in for: for any payload, the same message or the same error.
+func FuzzDecodeOnePass(f *testing.F) {
+	for _, ex := range Examples {
+		f.Add([]byte(ex.Payload))
+	}
+	f.Add([]byte(`{"v":2,"id":"x"}`))
+	f.Add([]byte(`{"v":1,"V":2}`))
+	f.Add([]byte(`{"id":"x","fields":{"t":1}}`))
+	f.Add([]byte(`{"v":1,"fields":{"t":"warm"}}`))
+	f.Add([]byte(`{"v":1} {"v":1}`))
+	kinds := []func() any{
+		func() any { return new(Telemetry) }, func() any { return new(Status) }, func() any { return new(ParcelEvent) },
+		func() any { return new(Result) }, func() any { return new(Command) },
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if len(payload) > MaxPayloadBytes {
+			return
+		}
+		for _, kind := range kinds {
+			fast, careful := kind(), kind()
+			errFast, errCareful := decode(payload, fast), decodeCarefully(payload, careful)
+			if fmt.Sprint(errFast) != fmt.Sprint(errCareful) {
+				t.Fatalf("%T: one pass: %v; careful: %v", fast, errFast, errCareful)
+			}
+			if errFast == nil && !reflect.DeepEqual(fast, careful) {
+				t.Fatalf("%T: one pass: %+v; careful: %+v", fast, fast, careful)
+			}
 		}
 	})
 }

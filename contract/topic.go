@@ -21,6 +21,13 @@ const (
 // a letter or digit), so no edge can be named so.
 const SiteEdge = "_site"
 
+// HubSite is the reserved site level of the hub replicas' own topics:
+// <prefix>/_hub/<replica>/live (HubLiveTopic). ValidID refuses it (an id
+// starts with a letter or digit), so no site is named so and ParseTopic
+// refuses every topic under it: no edge may publish there, and the
+// broker's ACL lets only the hub read and write it.
+const HubSite = "_hub"
+
 // Topic is a parsed contract topic: <prefix>/<site>/<edge>/<kind>[/<name>].
 type Topic struct {
 	Prefix string
@@ -78,6 +85,22 @@ func CommandTopic(prefix, site, edge, name string) string {
 // SortPlan; an empty retained payload clears it.
 func PlanTopic(prefix, site string) string {
 	return Topic{Prefix: prefix, Site: site, Edge: SiteEdge, Kind: KindPlan}.String()
+}
+
+// HubLiveTopic is where the hub replica named replica publishes the live
+// updates it applied (readings, edge states, parcel events, alarm
+// acknowledgements) for the other replicas: <prefix>/_hub/<replica>/live.
+// The layout follows <prefix>/<site>/<edge>/<kind>, and its kind level,
+// live, is none of the edges' kinds, so no edge's filter matches it,
+// whatever the replica is named.
+func HubLiveTopic(prefix, replica string) string {
+	return prefix + "/" + HubSite + "/" + replica + "/live"
+}
+
+// HubLiveFilter is the subscription every hub replica makes, unshared, to
+// the replicas' live updates (its own included: it ignores those).
+func HubLiveFilter(prefix string) string {
+	return HubLiveTopic(prefix, "+")
 }
 
 // CommandFilter is the subscription an edge makes for its own commands.

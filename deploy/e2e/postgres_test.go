@@ -87,12 +87,12 @@ func warmSpell(t *testing.T, pub mqtt.Client, t0 time.Time) {
 	}
 }
 
-// storedAlarms is the alarms of tw07 in the store (state=all), each with
+// storedAlarms is the alarms of site in the store (state=all), each with
 // its stored transitions.
-func storedAlarms(t *testing.T, m *server.Main) (map[string][]string, error) {
+func storedAlarms(t *testing.T, m *server.Main, site string) (map[string][]string, error) {
 	base := "http://" + m.HTTPAddr + "/api/v1/alarms"
 	var rows []alarm.Alarm
-	if err := getJSON(t, base+"?site=tw07&state=all", &rows); err != nil {
+	if err := getJSON(t, base+"?site="+site+"&state=all", &rows); err != nil {
 		return nil, err
 	}
 	out := map[string][]string{}
@@ -147,7 +147,7 @@ func TestPostgresHubRestart(t *testing.T) {
 		return nil
 	})
 	waitFor(t, 10*time.Second, "the alarm stored", func() error {
-		got, err := storedAlarms(t, hub)
+		got, err := storedAlarms(t, hub, "tw07")
 		if err != nil {
 			return err
 		}
@@ -196,7 +196,7 @@ func TestPostgresHubRestart(t *testing.T) {
 	if err := getJSON(t, base+"/alarms?site=tw07", &active); err != nil || len(active) != 1 || active[0].ID != raised.ID {
 		t.Errorf("active alarms after a restart %+v, %v; want %s restored", active, err, raised.ID)
 	}
-	if got, err := storedAlarms(t, hub); err != nil || len(got) != 1 || strings.Join(got[raised.ID], ",") != "raised" {
+	if got, err := storedAlarms(t, hub, "tw07"); err != nil || len(got) != 1 || strings.Join(got[raised.ID], ",") != "raised" {
 		t.Errorf("stored alarms after a restart %v, %v", got, err)
 	}
 }
@@ -250,7 +250,7 @@ func TestPostgresTwoHubs(t *testing.T) {
 	stored := func(m *server.Main, want string) {
 		t.Helper()
 		waitFor(t, 10*time.Second, "the alarm stored: "+want, func() error {
-			got, err := storedAlarms(t, m)
+			got, err := storedAlarms(t, m, "tw07")
 			if err != nil {
 				return err
 			}

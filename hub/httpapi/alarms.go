@@ -29,6 +29,10 @@ type ColdChain struct {
 	Source coldlog.Source
 	Sites  []hub.Site
 	TZ     *time.Location
+	// OnAck, when set, is told of each alarm acknowledged through the
+	// API, as it is after the acknowledgement: the relay to the other
+	// hub replicas.
+	OnAck func(a alarm.Alarm)
 }
 
 // MaxLogPeriod is the longest period one temperature log export covers.
@@ -130,6 +134,9 @@ func (s *Server) ackAlarm(c echo.Context) error {
 	}
 	a, _ := cc.Engine.Get(id)
 	s.audit(c.Request().Context(), by, AuditAlarmAck, a.Site, id, map[string]any{"kind": a.Kind, "room": a.Room, "comment": strings.TrimSpace(req.Comment)})
+	if cc.OnAck != nil && a.Acked != nil {
+		cc.OnAck(a)
+	}
 	return c.JSON(http.StatusOK, a)
 }
 

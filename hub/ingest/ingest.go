@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,18 @@ type Config struct {
 	// (re)subscribed after connecting: the moment to publish retained
 	// messages again.
 	OnSubscribed func()
+	// OnStored, when set, sees the parcel events just stored and counted
+	// in the state (not those the store had already): the relay to the
+	// other hub replicas. It must not block or change them.
+	OnStored func(evs []*hub.ParcelEvent)
+	// HandOver, when set with SharedGroup, is asked as the ingest stops
+	// whether another replica takes over this one's share of the edges'
+	// messages. If so, the shared subscriptions are dropped before
+	// disconnecting: a broker such as Mosquitto otherwise keeps queueing
+	// the share of a disconnected persistent session until it is back.
+	// If not, they are kept, so the share waits for this replica rather
+	// than being dropped for want of a subscriber.
+	HandOver func() bool
 }
 
 // Watcher follows readings and edge states as they arrive. Its methods
@@ -132,6 +145,7 @@ type Ingest struct {
 
 	skewLogMu sync.Mutex
 	skewLog   map[string]time.Time // edge -> last time its skew was logged
+	clocks    clocks               // what the hub learned of each edge's clock
 
 	received, duplicates, stored, writeErrors, corrected, clockFlagged, storeRejected, flooded *metrics.Counter
 	rejected                                                                                   *metrics.CounterVec
@@ -275,10 +289,32 @@ func (in *Ingest) Run(ctx context.Context) error {
 	client.Connect()
 	<-ctx.Done()
 	in.ready.Store(false)
+	if in.cfg.SharedGroup != "" && in.cfg.HandOver != nil && in.cfg.HandOver() {
+		in.leaveGroup(client, filters)
+	}
 	client.Disconnect(250)
 	stopWriter()
 	<-writerDone
 	return nil
+}
+
+// leaveGroup drops the shared subscriptions among filters, so the broker
+// sends the group's messages to the other replicas from now on. Messages
+// already sent here and not yet acknowledged stay in the session and come
+// again when this replica is back (de-duplicated).
+func (in *Ingest) leaveGroup(c mqtt.Client, filters map[string]byte) {
+	var shared []string
+	for f := range filters {
+		if strings.HasPrefix(f, "$share/") {
+			shared = append(shared, f)
+		}
+	}
+	t := c.Unsubscribe(shared...)
+	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		in.log.Warn("shared subscriptions not dropped; the broker keeps this replica's share until it is back", "err", t.Error())
+		return
+	}
+	in.log.Info("shared subscriptions handed over to the other replicas", "group", in.cfg.SharedGroup, "filters", len(shared))
 }
 
 // Client is the ingest's broker connection; nil before Run.
@@ -370,7 +406,7 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			return
 		}
 		reported := m.TS
-		plausible := in.correct(&m.Header, recv)
+		plausible := in.correct(&m.Header, recv, true)
 		r = &hub.Reading{ID: m.ID, Site: m.Site, Edge: m.Edge, Device: m.Device, Room: m.Room, TS: m.TS, Fields: m.Fields, Faults: m.Faults}
 		if !plausible {
 			r.TS = recv
@@ -385,7 +421,7 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			in.cfg.Watcher.Reading(r)
 		}
 	case *contract.Status:
-		if !in.correct(&m.Header, recv) {
+		if !in.correct(&m.Header, recv, !retained) {
 			m.TS = recv
 		}
 		seen := recv
@@ -414,7 +450,7 @@ func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.
 			return
 		}
 		reported := m.TS
-		plausible := in.correct(&m.Header, recv)
+		plausible := in.correct(&m.Header, recv, true)
 		ev = &hub.ParcelEvent{ID: m.ID, Site: m.Site, Edge: m.Edge, Station: m.Station, Kind: m.Kind, Waybill: m.Waybill,
 			Carrier: m.Carrier, Route: m.Route, Bin: m.Bin, Rule: m.Rule, Exception: m.Exception, PlanVersion: m.PlanVersion,
 			WeightKg: m.WeightKg, WeighError: m.WeighError, TS: m.TS, Recv: recv,
@@ -451,23 +487,39 @@ func clip(s string) string {
 // this software did not exist before this date.
 var clockFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// correct shifts the edge's timestamps by the difference between its clock
-// and the hub's when that exceeds MaxSkew. sent is when the message left the
-// edge, so recv-sent is the skew plus the network delay, which is small
-// against MaxSkew; a message that waited in the edge's queue keeps its
-// reading time because sent is stamped at the moment of sending.
+// correct shifts the edge's timestamps by its clock's offset from the
+// hub's when that exceeds MaxSkew. The offset is learned from the edge's
+// flow (see clocks), never from one message alone, whose recv−sent may be
+// time it waited at the broker; a message whose sent time is MaxSkew
+// ahead of the hub's clock is corrected at once, since no wait puts it
+// there. A message that waited in the edge's queue keeps its reading time
+// because sent is stamped at the moment of sending. sample is false for a
+// message known to be old (a retained status), which teaches nothing of
+// the clock.
 //
 // A reading or event time still implausible after that (before
 // clockFloor, or after the hub's own clock: the edge's clock was stepped
 // between reading and sending, across an agent restart) is not stored as
 // if true: it reports false and the caller flags the message.
-func (in *Ingest) correct(h *contract.Header, recv time.Time) bool {
+func (in *Ingest) correct(h *contract.Header, recv time.Time, sample bool) bool {
 	skew := recv.Sub(h.Sent)
-	if skew >= in.cfg.MaxSkew || skew <= -in.cfg.MaxSkew {
-		h.TS = h.TS.Add(skew)
-		h.Sent = h.Sent.Add(skew)
+	var offset time.Duration
+	known := false
+	if sample {
+		offset, known = in.clocks.observe(h.Site+"/"+h.Edge, h.Sent, recv)
+	}
+	shift := time.Duration(0)
+	switch {
+	case known && (offset >= in.cfg.MaxSkew || offset <= -in.cfg.MaxSkew):
+		shift = offset
+	case skew <= -in.cfg.MaxSkew:
+		shift = skew
+	}
+	if shift != 0 {
+		h.TS = h.TS.Add(shift)
+		h.Sent = h.Sent.Add(shift)
 		in.corrected.Inc()
-		in.logSkew(h, recv, "edge clock is off; correcting its timestamps", skew)
+		in.logSkew(h, recv, "edge clock is off; correcting its timestamps", shift)
 	}
 	if h.TS.Before(clockFloor) || h.TS.After(recv.Add(in.cfg.MaxSkew)) {
 		in.clockFlagged.Inc()
@@ -575,6 +627,9 @@ func (in *Ingest) write(ctx context.Context, batch []item) {
 			}
 		}
 		in.state.ApplyEvents(stored)
+		if in.cfg.OnStored != nil && len(stored) > 0 {
+			in.cfg.OnStored(stored)
+		}
 		for _, ev := range events {
 			ids = append(ids, ev.ID)
 		}

@@ -195,29 +195,109 @@ func TestUnknownSiteAndOversize(t *testing.T) {
 }
 
 // TestClockSkewCorrected: an edge whose clock is two hours slow (a box
-// without RTC) has its reading time shifted by the measured skew.
+// without RTC) has its reading times shifted by the offset the hub learns
+// from its flow: the readings of its first window (clockWindow) are
+// stored as the edge stamped them, since one message cannot tell a slow
+// clock from a wait at the broker; every later one is corrected. An edge
+// whose clock is ahead is corrected from its first message: no wait puts
+// sent after recv. A reading that waited in a good edge's own queue keeps
+// its time.
 func TestClockSkewCorrected(t *testing.T) {
 	st := &memStore{}
 	in, _ := newTestIngest(t, st)
 	runWriter(t, in)
-	recv := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
-	edgeNow := recv.Add(-2 * time.Hour)
-	in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry("a", "tw01", edgeNow.Add(-10*time.Second), edgeNow, 2)), false, recv, nil)
-	// A reading queued for 30 minutes on an edge with a good clock keeps its time.
-	in.Handle("countylink/tw05/tw05-e1/telemetry/cr1-th", []byte(telemetry("b", "tw05", recv.Add(-30*time.Minute), recv, 3)), false, recv, nil)
-	waitCount(t, st, 2)
+	recv0 := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	for i := 0; i <= 10; i++ { // a reading every 5 s for 50 s
+		recv := recv0.Add(time.Duration(i) * 5 * time.Second)
+		edgeNow := recv.Add(-2 * time.Hour)
+		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", []byte(telemetry(fmt.Sprintf("a%d", i), "tw01", edgeNow.Add(-time.Second), edgeNow, 2)), false, recv, nil)
+	}
+	recv := recv0.Add(time.Minute)
+	in.Handle("countylink/tw05/tw05-e1/telemetry/cr1-th", []byte(telemetry("queued", "tw05", recv.Add(-30*time.Minute), recv, 3)), false, recv, nil)
+	ahead := recv.Add(10 * time.Minute)
+	in.Handle("countylink/tw05/tw05-e1/telemetry/cr1-th", []byte(telemetry("ahead", "tw05", ahead.Add(-time.Second), ahead, 3)), false, recv, nil)
+	waitCount(t, st, 13)
 	got := map[string]time.Time{}
 	for _, r := range st.readings {
 		got[r.ID] = r.TS
 	}
-	if want := recv.Add(-10 * time.Second); !got["a"].Equal(want) {
-		t.Errorf("skewed edge: ts %v, want %v", got["a"], want)
+	for i := 0; i <= 10; i++ {
+		recv := recv0.Add(time.Duration(i) * 5 * time.Second)
+		want := recv.Add(-time.Second) // corrected
+		if i < 6 {
+			want = want.Add(-2 * time.Hour) // the first window: as stamped
+		}
+		if id := fmt.Sprintf("a%d", i); !got[id].Equal(want) {
+			t.Errorf("slow edge's reading %s: ts %v, want %v", id, got[id], want)
+		}
 	}
-	if want := recv.Add(-30 * time.Minute); !got["b"].Equal(want) {
-		t.Errorf("queued reading: ts %v, want %v", got["b"], want)
+	if want := recv.Add(-30 * time.Minute); !got["queued"].Equal(want) {
+		t.Errorf("queued reading: ts %v, want %v", got["queued"], want)
 	}
-	if in.Stats().Corrected != 1 {
-		t.Errorf("corrected %d, want 1", in.Stats().Corrected)
+	if want := recv.Add(-time.Second); !got["ahead"].Equal(want) {
+		t.Errorf("fast edge: ts %v, want %v", got["ahead"], want)
+	}
+	if in.Stats().Corrected != 6 {
+		t.Errorf("corrected %d, want 6", in.Stats().Corrected)
+	}
+}
+
+// TestBrokerBacklogKeepsTime: readings the broker kept while the hub was
+// down arrive in a burst minutes after they were sent. They are not
+// taken for a slow clock: a hub starting on such a backlog stores each at
+// its own time, and an edge whose offset the hub learned before the
+// outage has its backlog shifted by that offset, not by the wait.
+func TestBrokerBacklogKeepsTime(t *testing.T) {
+	st := &memStore{}
+	in, _ := newTestIngest(t, st)
+	runWriter(t, in)
+	up := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC) // the hub subscribes
+	want := map[string]time.Time{}
+	n := 0
+	send := func(site string, offset time.Duration, sent, recv time.Time) {
+		n++
+		id := fmt.Sprintf("%s-%d", site, n)
+		in.Handle("countylink/"+site+"/"+site+"-e1/telemetry/cr1-th", []byte(telemetry(id, site, sent.Add(-offset-time.Second), sent.Add(-offset), 2)), false, recv, nil)
+		want[id] = sent.Add(-time.Second)
+	}
+	// tw05's clock is 2 h slow; the hub learns it from 40 s of live flow
+	// before the outage.
+	for i := 0; i < 8; i++ {
+		at := up.Add(-20*time.Minute + time.Duration(i)*5*time.Second)
+		send("tw05", 2*time.Hour, at, at)
+	}
+	// Ten minutes of both edges' readings (tw01's clock is good), sent
+	// every 5 s while the hub was away, delivered in 240 ms when it
+	// subscribes; then a minute of live flow.
+	for i := 0; i < 120; i++ {
+		sent := up.Add(-10*time.Minute + time.Duration(i)*5*time.Second)
+		send("tw01", 0, sent, up.Add(time.Duration(i)*time.Millisecond))
+		send("tw05", 2*time.Hour, sent, up.Add(time.Duration(i)*time.Millisecond+500*time.Microsecond))
+	}
+	for i := 0; i < 12; i++ {
+		at := up.Add(time.Second + time.Duration(i)*5*time.Second)
+		send("tw01", 0, at, at)
+		send("tw05", 2*time.Hour, at, at)
+	}
+	waitCount(t, st, n)
+	wrong := 0
+	for _, r := range st.readings {
+		w := want[r.ID]
+		if strings.HasPrefix(r.ID, "tw05-") {
+			var k int
+			fmt.Sscanf(r.ID, "tw05-%d", &k)
+			if k <= 6 { // its first 30 s, before the hub knew its clock
+				w = w.Add(-2 * time.Hour)
+			}
+		}
+		if !r.TS.Equal(w) {
+			if wrong++; wrong <= 5 {
+				t.Errorf("reading %s stored at %v, want %v", r.ID, r.TS, w)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Errorf("%d of %d readings at the wrong time", wrong, n)
 	}
 }
 
@@ -276,19 +356,35 @@ func TestDedupBounded(t *testing.T) {
 	}
 }
 
+// BenchmarkHandle is one reading's way through Handle, as the agent sends
+// it and accepted: decoded, validated, de-duplicated, checked against the
+// edge's rate, applied to the live state and queued for the writer. The
+// readings are a second apart, as one device's are, so none is over the
+// rate (with one reading time for all, every reading after the burst
+// would be dropped, and the benchmark would time the drop).
 func BenchmarkHandle(b *testing.B) {
 	st := &memStore{}
 	sites := []hub.Site{{ID: "county", Name: "c", Kind: hub.County}, {ID: "tw01", Name: "a", Kind: hub.Township, Parent: "county"}}
 	in := New(Config{QueueSize: b.N + 1}, st, st, state.New(sites, nil), new(metrics.Registry), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	now := time.Now()
+	first := now.Add(-time.Duration(b.N) * time.Second)
 	payloads := make([][]byte, b.N)
 	for i := range payloads {
-		payloads[i] = []byte(telemetry(contract.MessageID("tw01-e1", 1, uint64(i)), "tw01", now, now, 2.5))
+		payloads[i], _ = contract.Encode(contract.Telemetry{
+			Header: contract.Header{V: 1, ID: contract.MessageID("tw01-e1", 1, uint64(i)), Site: "tw01", Edge: "tw01-e1",
+				TS: first.Add(time.Duration(i) * time.Second), Sent: now},
+			Device: "cr1-th", Room: "cr1",
+			Fields: map[string]float64{"temperature": 2.5 + float64(i%40)/10, "humidity": 70 + float64(i%200)/10},
+			Units:  map[string]string{"temperature": "Cel", "humidity": "%RH"}})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		in.Handle("countylink/tw01/tw01-e1/telemetry/cr1-th", payloads[i], false, now, nil)
+	}
+	b.StopTimer()
+	if len(in.queue) != b.N {
+		b.Fatalf("%d of %d readings accepted", len(in.queue), b.N)
 	}
 }
 
@@ -573,10 +669,17 @@ func TestEventClock(t *testing.T) {
 	runWriter(t, in)
 	recv := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	edgeNow := recv.Add(-2 * time.Hour)
+	// The hub learns the edge's slow clock from its flow first (see
+	// TestClockSkewCorrected).
+	for i := 7; i > 0; i-- {
+		at := recv.Add(-time.Duration(i) * 5 * time.Second)
+		in.Handle(eventTopic, event(fmt.Sprintf("warm%d", i), "st1", contract.EventSorted, at.Add(-2*time.Hour), at.Add(-2*time.Hour), 1), false, at, nil)
+	}
 	in.Handle(eventTopic, event("skewed", "st1", contract.EventSorted, edgeNow.Add(-10*time.Second), edgeNow, 1), false, recv, nil)
-	in.Handle(eventTopic, event("queued", "st1", contract.EventSorted, recv.Add(-30*time.Minute), recv, 1), false, recv, nil)
+	// Queued 30 minutes on the edge: it keeps its time, in the hub's clock.
+	in.Handle(eventTopic, event("queued", "st1", contract.EventSorted, edgeNow.Add(-30*time.Minute), edgeNow, 1), false, recv, nil)
 	in.Handle(eventTopic, event("1970", "st1", contract.EventSorted, time.Unix(1000, 0), recv, 1), false, recv, nil)
-	waitFor(t, "three events stored", func() bool { return st.eventCount() == 3 })
+	waitFor(t, "the events stored", func() bool { return st.eventCount() == 10 })
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	got := map[string]*hub.ParcelEvent{}
@@ -593,7 +696,7 @@ func TestEventClock(t *testing.T) {
 		t.Errorf("1970 event: ts %v, clock fault %q", e.TS, e.ClockFault)
 	}
 	for _, e := range got {
-		if !e.Recv.Equal(recv) {
+		if !e.Recv.Equal(recv) && !strings.HasPrefix(e.ID, "warm") {
 			t.Errorf("%s: recv %v", e.ID, e.Recv)
 		}
 	}
@@ -625,5 +728,37 @@ func TestPublishNotConnected(t *testing.T) {
 	in, _ := newTestIngest(t, &memStore{})
 	if err := in.Publish(context.Background(), "countylink/tw01/tw01-e1/cmd/ping", []byte("{}")); !errors.Is(err, hub.ErrNotConnected) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestOnStored: the hook sees each parcel event once, once stored and
+// counted, and not one the store had already (another replica stored it).
+func TestOnStored(t *testing.T) {
+	now := time.Now()
+	had := &hub.ParcelEvent{ID: "tw01-e1-1-2"}
+	st := &memStore{events: []*hub.ParcelEvent{had}}
+	in, s := newTestIngest(t, st)
+	var mu sync.Mutex
+	var got []string
+	in.cfg.OnStored = func(evs []*hub.ParcelEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range evs {
+			if s.Parcels("tw01").Sorted == 0 {
+				t.Errorf("%s reported before it was counted", ev.ID)
+			}
+			got = append(got, ev.ID)
+		}
+	}
+	for _, id := range []string{"tw01-e1-1-1", "tw01-e1-1-1", "tw01-e1-1-2"} {
+		in.Handle(eventTopic, event(id, "st1", contract.EventSorted, now, now, 1), false, now, nil)
+	}
+	runWriter(t, in)
+	waitFor(t, "the event stored", func() bool { return st.eventCount() == 2 })
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []string{"tw01-e1-1-1"}) {
+		t.Errorf("OnStored saw %v; want the one event stored now, once", got)
 	}
 }

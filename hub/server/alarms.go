@@ -262,8 +262,9 @@ func (a *Alarms) onAlarm(ev alarm.Event) {
 		by = al.Acked.By
 	}
 	lead := a.leading.Load()
-	// An acknowledgement the leader took over from the store is stored.
-	stored := ev.Transition == alarm.Acknowledged && lead && a.takeAdopted(al.ID)
+	// An acknowledgement taken on another hub (relayed here, or taken
+	// over by the leader from the store) is stored by the hub that took it.
+	stored := ev.Transition == alarm.Acknowledged && a.takeAdopted(al.ID)
 	if (lead || ev.Transition == alarm.Acknowledged) && !stored {
 		ch := alarmChange{AlarmChange: hub.AlarmChange{At: ev.At, Event: string(ev.Transition), By: by, Alarm: hub.AlarmRow{
 			ID: al.ID, Site: al.Site, Room: al.Room, Edge: al.Edge, Source: al.Source, Kind: al.Kind.String(),
@@ -339,3 +340,21 @@ func (a *Alarms) PushRules(site, edge string) {
 
 // Close waits for run to end after its context was cancelled.
 func (a *Alarms) wait() { <-a.done }
+
+// relayedAcks is what the replicas' relay acknowledges alarms through:
+// an acknowledgement taken on another replica, which that replica stored
+// (under the leader's alarm id), is applied to this hub's engine, shown,
+// and notified by the leader, but not stored again.
+type relayedAcks struct{ a *Alarms }
+
+func (r relayedAcks) Active() []alarm.Alarm { return r.a.Engine.Active() }
+
+func (r relayedAcks) Ack(id, by, comment string, at time.Time) error {
+	r.a.adoptMu.Lock()
+	r.a.adopted[id] = true
+	r.a.adoptMu.Unlock()
+	// The engine calls the sink before Ack returns; a mark it did not
+	// take (no transition) must not outlive the call.
+	defer r.a.takeAdopted(id)
+	return r.a.Engine.Ack(id, by, comment, at)
+}

@@ -110,11 +110,25 @@ type MQTTConfig struct {
 	PasswordFile string `yaml:"password_file"`
 	TopicPrefix  string `yaml:"topic_prefix"`
 	SharedGroup  string `yaml:"shared_group"` // set on every replica when several hubs share the work
+	// ReplicaID names this hub among the replicas of a shared group, on
+	// the live relay's topic <topic_prefix>/_hub/<replica_id>/live; empty
+	// takes client_id. With shared_group set, it must be an id (1-64 of
+	// a-z 0-9 - _) and differ between replicas.
+	ReplicaID string `yaml:"replica_id"`
 	// AutoAck acknowledges messages on receipt instead of after storing
 	// them: a little faster, and a crash loses what was received but not
 	// yet stored. It exists to measure what acknowledging after storage
 	// costs; leave it off.
 	AutoAck bool `yaml:"auto_ack"`
+}
+
+// Replica is the name of this hub among the replicas: ReplicaID, or
+// ClientID.
+func (c MQTTConfig) Replica() string {
+	if c.ReplicaID != "" {
+		return c.ReplicaID
+	}
+	return c.ClientID
 }
 
 // InfluxConfig selects InfluxDB for time series; with no URL the embedded
@@ -187,6 +201,13 @@ func (c *Config) Validate() error {
 	if c.MQTT.SharedGroup != "" && !contract.ValidID(c.MQTT.SharedGroup) {
 		bad("mqtt.shared_group", "%q must be 1-64 of a-z 0-9 - _", c.MQTT.SharedGroup)
 	}
+	if c.MQTT.SharedGroup != "" && !contract.ValidID(c.MQTT.Replica()) {
+		field := "mqtt.replica_id"
+		if c.MQTT.ReplicaID == "" {
+			field = "mqtt.client_id"
+		}
+		bad(field, "%q names the replica on the live relay's topic: it must be 1-64 of a-z 0-9 - _ (or set mqtt.replica_id)", c.MQTT.Replica())
+	}
 	if c.Influx.URL != "" {
 		if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			bad("influx.url", "%q must be http(s)://host:8086", c.Influx.URL)
@@ -199,6 +220,9 @@ func (c *Config) Validate() error {
 	case DriverSQLite:
 		if c.Store.DSN != "" {
 			bad("store.dsn", "is for driver postgres; the sqlite store is data_dir/hub.db")
+		}
+		if c.MQTT.SharedGroup != "" {
+			bad("mqtt.shared_group", "needs store.driver postgres: replicas that share the edges' messages must share their parcels, alarms and edges too (each SQLite store would hold only its replica's share)")
 		}
 	case DriverPostgres:
 		if c.Store.DSN == "" {

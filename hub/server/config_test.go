@@ -31,10 +31,19 @@ func TestLoadConfig(t *testing.T) {
 	} else if loc, _ := c.Location(); loc.String() != "Asia/Shanghai" {
 		t.Errorf("location %v", loc)
 	}
+	replicas := filepath.Join(dir, "replicas.yaml")
+	pgStore := "store:\n  driver: postgres\n  dsn: postgres://127.0.0.1/countylink\ninflux:\n  url: http://127.0.0.1:8086\n  bucket: countylink/autogen\n"
+	os.WriteFile(replicas, []byte("mqtt:\n  shared_group: hubs\n  client_id: Hub-A\n  replica_id: hub-a\n"+pgStore), 0o600)
+	if c, err := LoadConfig(replicas); err != nil || c.MQTT.Replica() != "hub-a" {
+		t.Errorf("replica_id hub-a beside client_id Hub-A: %v %q", err, c.MQTT.Replica())
+	}
 	for name, y := range map[string]string{
 		"no bucket":    "influx:\n  url: http://x:8086\n",
 		"bad listen":   "listen: 8080\n",
 		"bad group":    "mqtt:\n  shared_group: A/B\n",
+		"bad replica":  "mqtt:\n  shared_group: hubs\n  replica_id: Hub/A\n" + pgStore,
+		"bad client":   "mqtt:\n  shared_group: hubs\n  client_id: Hub-A\n" + pgStore,
+		"group sqlite": "mqtt:\n  shared_group: hubs\n",
 		"tiny stale":   "stale_after: 1s\n",
 		"unknown key":  "colour: red\n",
 		"bad level":    "log_level: loud\n",

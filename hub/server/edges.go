@@ -11,6 +11,8 @@ import (
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/alarm"
 	"github.com/countylink/countylink/hub/command"
+	"github.com/countylink/countylink/hub/ingest"
+	"github.com/countylink/countylink/hub/relay"
 )
 
 // edgeWatch is the ingest's Watcher. Readings and statuses go to the alarm
@@ -43,6 +45,40 @@ func (w *edgeWatch) EdgeStatus(site, edge string, online bool, at time.Time) {
 		for _, h := range w.hooks {
 			h(site, edge)
 		}
+	}
+}
+
+// relayed is the live relay's Watcher: what another hub replica ingested
+// goes to the alarm engine, and an edge's state to the online map without
+// the hooks, since the replica that took the status sent the edge what it
+// must hold; an edge that went offline there runs them here when it comes
+// back here.
+func (w *edgeWatch) relayed() relay.Watcher { return relayedWatch{w} }
+
+type relayedWatch struct{ w *edgeWatch }
+
+func (r relayedWatch) Reading(rd *hub.Reading) { r.w.engine.Reading(rd) }
+
+func (r relayedWatch) EdgeStatus(site, edge string, online bool, at time.Time) {
+	r.w.engine.EdgeStatus(site, edge, online, at)
+	r.w.mu.Lock()
+	r.w.online[[2]string{site, edge}] = online
+	r.w.mu.Unlock()
+}
+
+// watchers hands each reading and edge status to every watcher in turn:
+// the edge watch, then the relay, which sends them to the other replicas.
+type watchers []ingest.Watcher
+
+func (ws watchers) Reading(r *hub.Reading) {
+	for _, w := range ws {
+		w.Reading(r)
+	}
+}
+
+func (ws watchers) EdgeStatus(site, edge string, online bool, at time.Time) {
+	for _, w := range ws {
+		w.EdgeStatus(site, edge, online, at)
 	}
 }
 

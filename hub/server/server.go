@@ -32,6 +32,7 @@ import (
 	"github.com/countylink/countylink/hub/manifest"
 	"github.com/countylink/countylink/hub/metrics"
 	"github.com/countylink/countylink/hub/postgres"
+	"github.com/countylink/countylink/hub/relay"
 	"github.com/countylink/countylink/hub/sites"
 	"github.com/countylink/countylink/hub/sqlite"
 	"github.com/countylink/countylink/hub/state"
@@ -69,8 +70,11 @@ type Main struct {
 	Auth      *auth.Service
 	// DemoAccess is how to sign in to the demo (with Demo).
 	DemoAccess *DemoAccess
-	HTTPAddr   string // the address actually listened on
-	BrokerURL  string
+	// Relay keeps the replicas' live pictures whole; nil without
+	// mqtt.shared_group.
+	Relay     *relay.Relay
+	HTTPAddr  string // the address actually listened on
+	BrokerURL string
 
 	influxReader *influx.Reader
 	alarmsRun    bool
@@ -78,6 +82,8 @@ type Main struct {
 	http         *http.Server
 	stop         context.CancelFunc
 	done         chan struct{}
+	relayStop    context.CancelFunc
+	relayDone    chan struct{}
 	closeOnce    sync.Once
 	closeErr     error
 }
@@ -187,11 +193,22 @@ func (m *Main) Open() (err error) {
 		func() float64 { return float64(m.Corrector.behind.Load()) })
 	watch := newEdgeWatch(m.Alarms.Engine, m.Alarms.PushRules, m.SortPlans.EdgeOnline, m.Manifests.EdgeOnline)
 	m.Alarms.retry = watch.forget
+	var watcher ingest.Watcher = watch
+	var onStored func([]*hub.ParcelEvent)
+	var handOver func() bool
+	if cfg.MQTT.SharedGroup != "" {
+		// Replicas sharing the edges' messages relay to each other what
+		// they applied, on a connection of the relay's own.
+		m.Relay = relay.New(relay.Config{Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID + "-relay",
+			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, TopicPrefix: cfg.MQTT.TopicPrefix, Replica: cfg.MQTT.Replica()},
+			m.State, watch.relayed(), relayedAcks{m.Alarms}, m.Metrics, m.Log.With("component", "relay"))
+		watcher, onStored, handOver = watchers{watch, m.Relay}, m.Relay.Events, m.Relay.HandOver
+	}
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.Store, AutoAck: cfg.MQTT.AutoAck,
-		Results: m.Commands, Watcher: watch, OnEvent: m.Corrector.Event,
+		Results: m.Commands, Watcher: watcher, OnEvent: m.Corrector.Event, OnStored: onStored, HandOver: handOver,
 		EdgeRate: cfg.EdgeRate, EdgeBurst: cfg.EdgeBurst, OnFlood: m.Alarms.Engine.EdgeFlood,
 		OnSubscribed: func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -218,6 +235,9 @@ func (m *Main) Open() (err error) {
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
 		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: &SiteEditor{db: m.Store, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
 		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location}}
+	if m.Relay != nil {
+		api.ColdChain.OnAck = m.Relay.Acked
+	}
 	if m.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
@@ -240,6 +260,13 @@ func (m *Main) Open() (err error) {
 		m.done <- struct{}{}
 	}()
 	go func() { m.Ingest.Run(base); m.done <- struct{}{} }()
+	if m.Relay != nil {
+		// The relay outlives the ingest, whose stop asks it to hand over.
+		var rctx context.Context
+		rctx, m.relayStop = context.WithCancel(context.Background())
+		m.relayDone = make(chan struct{})
+		go func() { m.Relay.Run(rctx); close(m.relayDone) }()
+	}
 	m.alarmsRun = true
 	go m.Alarms.run(base)
 	go m.Corrector.run(base)
@@ -336,6 +363,9 @@ func (m *Main) ready() error {
 	if m.Ingest == nil || !m.Ingest.Ready() {
 		return errors.New("not subscribed to the broker yet")
 	}
+	if m.Relay != nil && !m.Relay.Ready() {
+		return errors.New("not subscribed to the other replicas' live updates yet")
+	}
 	return nil
 }
 
@@ -356,6 +386,10 @@ func (m *Main) close() error {
 		cancel()
 		<-m.done
 		<-m.done
+	}
+	if m.relayDone != nil {
+		m.relayStop()
+		<-m.relayDone
 	}
 	if m.alarmsRun {
 		m.Alarms.wait()
