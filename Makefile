@@ -29,13 +29,15 @@ cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-armv7/edge-agent ./edge/cmd/edge-agent
 
 # The whole county on this machine: the hub with its embedded broker and
-# store (data in ./data), and a simulated edge agent per township.
-# Ctrl-C stops both.
+# store (data in ./data), and a simulated edge agent per township. The hub
+# prints the admin's login (first start; then it is in data/admin-password)
+# and the wall screen's kiosk URL; devsim calls the API with the token it
+# writes to data/demo-api-token. Ctrl-C stops both.
 run: build
 	@echo "Starting the hub (dashboard http://$(HTTP_LISTEN)) and 19 simulated township warehouses; Ctrl-C stops."
 	@trap 'kill -INT $$hub $$sim 2>/dev/null; wait' INT TERM; \
 	$(BIN)/hub -demo -listen $(HTTP_LISTEN) -broker-listen $(BROKER_LISTEN) & hub=$$!; \
-	$(BIN)/devsim -county -hub http://$(HTTP_LISTEN) -broker tcp://$(BROKER_LISTEN) -state data/edges & sim=$$!; \
+	$(BIN)/devsim -county -hub http://$(HTTP_LISTEN) -broker tcp://$(BROKER_LISTEN) -state data/edges -token-file data/demo-api-token & sim=$$!; \
 	wait $$hub; kill -INT $$sim 2>/dev/null; wait $$sim
 
 # Real services the integration tests start on their own ports.

@@ -38,6 +38,8 @@ func TestHandlerServesAssets(t *testing.T) {
 		{"/figures.html", "text/html; charset=utf-8", "no-cache", `<script src="figures.js" defer>`},
 		{"/history.html", "text/html; charset=utf-8", "no-cache", `<script src="history.js" defer>`},
 		{"/sites.html", "text/html; charset=utf-8", "no-cache", `<script src="sites.js" defer>`},
+		{"/login.html", "text/html; charset=utf-8", "no-cache", `<script src="login.js" defer>`},
+		{"/login.js", "text/javascript; charset=utf-8", assetMaxAge, "api/v1/auth/login"},
 		{"/parcels.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/dispatch.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
 		{"/figures.js", "text/javascript; charset=utf-8", assetMaxAge, "CountyLink.page"},
@@ -119,9 +121,9 @@ var (
 // pages are the dashboard's HTML pages; coordinatorPages those linked
 // to each other by their nav bar, and scripts every page's scripts.
 var (
-	pages            = []string{"index.html", "alarms.html", "history.html", "parcels.html", "dispatch.html", "figures.html", "sites.html"}
+	pages            = []string{"index.html", "alarms.html", "history.html", "parcels.html", "dispatch.html", "figures.html", "sites.html", "login.html"}
 	coordinatorPages = []string{"alarms.html", "history.html", "parcels.html", "dispatch.html", "figures.html", "sites.html"}
-	scripts          = []string{"app.js", "common.js", "alarm.js", "alarms.js", "history.js", "parcels.js", "dispatch.js", "figures.js", "sites.js"}
+	scripts          = []string{"app.js", "common.js", "alarm.js", "alarms.js", "history.js", "parcels.js", "dispatch.js", "figures.js", "sites.js", "login.js"}
 )
 
 // Every page of the dashboard is one of pages, and every script one of

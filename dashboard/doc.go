@@ -180,6 +180,24 @@
 // The parcel, dispatch and figures pages (parcels.js, dispatch.js,
 // figures.js) are described in their scripts.
 //
+// # Signing in
+//
+// Every page but login.html signs in before its first request
+// (common.js): a session cookie the hub set at the login, or, on a wall
+// screen, its kiosk token. A kiosk URL, /?kiosk=1#kiosk=clk_…, carries
+// the token in its fragment, which no server or proxy log sees; the page
+// keeps it in localStorage, clears the fragment, and trades it for a
+// read-only session again whenever the session ends, so the TV needs no
+// keyboard. A person whose session ended, or a revoked screen, goes to
+// login.html?next=<page>, and back after the login. Every unsafe request
+// carries the CSRF token (the countylink_csrf cookie as X-CSRF-Token).
+// The header shows who is signed in (#who .who-name) and a logout button
+// (#logout), except on a kiosk; a viewer (a wall screen's account) on a
+// coordinators' page is sent to the wall screen. Acknowledgements and
+// dispatch actions are the signed-in person's: no name is typed. Hooks:
+// #login-form, #login-name, #login-password, #login-result[data-result]
+// ("error", "sending", "ok").
+//
 // All user-visible strings live in static/i18n.json, one dictionary per
 // language (zh first, en); numbers, dates and times are formatted for the
 // page's language (zh-CN or en-GB).

@@ -7,8 +7,7 @@
 (() => {
   const RESYNC_MS = 60e3; // full re-fetch, a safety net for missed events
   const RECENT_LIMIT = 50;
-  const BY_KEY = "countylink.alarms.by"; // the last name that acknowledged here
-  const MAX_BY_BYTES = 64, MAX_COMMENT_BYTES = 512; // the hub's limits, in UTF-8 bytes
+  const MAX_COMMENT_BYTES = 512; // the hub's limit, in UTF-8 bytes
 
   const { $, setText, setData, el } = CountyLink;
   const A = CountyLinkAlarms;
@@ -36,6 +35,8 @@
     },
   });
   const { fmt, t, tValue, now, dur, getJSON } = page;
+  // signedName is how the hub records the signed-in person.
+  const signedName = () => (page.me ? page.me.name : "");
 
   // ---- text and numbers -------------------------------------------------
 
@@ -81,7 +82,7 @@
     if (!h.loaded) { setData(h.d, "state", "loading"); setText(h.note, t("history_loading")); }
     let list;
     try {
-      const res = await fetch("api/v1/alarms/" + encodeURIComponent(h.id) + "/history", { cache: "no-store", headers: { Accept: "application/json" } });
+      const res = await CountyLink.fetch("api/v1/alarms/" + encodeURIComponent(h.id) + "/history");
       if (res.status === 404) list = [];
       else if (!res.ok) throw new Error("HTTP " + res.status);
       else list = await res.json();
@@ -164,11 +165,10 @@
       label.htmlFor = input.id;
       return { label, input };
     };
+    // Who acknowledges is the signed-in person: shown, not typed.
     c.by = field("by", "f-by");
-    c.by.input.required = true;
-    c.by.input.maxLength = MAX_BY_BYTES;
-    c.by.input.autocomplete = "name";
-    try { c.by.input.value = localStorage.getItem(BY_KEY) || ""; } catch (_) { /* storage off */ }
+    c.by.input.readOnly = true;
+    c.by.input.value = signedName();
     c.comment = field("comment", "f-comment");
     c.comment.input.maxLength = MAX_COMMENT_BYTES;
     c.submit = el("button", "ack-submit", form);
@@ -215,7 +215,7 @@
     c.form.hidden = a.state !== "active";
     setText(c.by.label, t("ack_by_label"));
     setText(c.comment.label, t("ack_comment_label"));
-    c.by.input.placeholder = t("ack_by_hint");
+    if (!c.by.input.value) c.by.input.value = signedName();
     c.comment.input.placeholder = t("ack_comment_hint");
     if (!c.busy) setText(c.submit, t("ack_submit"));
     renderHistoryLabel(c.hist);
@@ -254,10 +254,7 @@
 
   async function acknowledge(c) {
     if (c.busy) return;
-    const by = c.by.input.value.trim(), comment = c.comment.input.value.trim();
-    if (!by) { result(c, "error", t("ack_need_by")); c.by.input.setAttribute("aria-invalid", "true"); c.by.input.focus(); return; }
-    if (bytes(by) > MAX_BY_BYTES) { result(c, "error", t("ack_by_long", { n: MAX_BY_BYTES })); c.by.input.setAttribute("aria-invalid", "true"); c.by.input.focus(); return; }
-    c.by.input.removeAttribute("aria-invalid");
+    const comment = c.comment.input.value.trim();
     if (bytes(comment) > MAX_COMMENT_BYTES) { result(c, "error", t("ack_comment_long", { n: MAX_COMMENT_BYTES })); c.comment.input.focus(); return; }
     c.busy = true;
     c.submit.disabled = true;
@@ -265,11 +262,10 @@
     result(c, "sending", t("ack_sending"));
     let res = null, body = null;
     try {
-      res = await fetch("api/v1/alarms/" + encodeURIComponent(c.id) + "/ack", {
+      res = await CountyLink.fetch("api/v1/alarms/" + encodeURIComponent(c.id) + "/ack", {
         method: "POST",
-        cache: "no-store",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ by, comment }),
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ comment }),
       });
       body = await res.json().catch(() => null);
     } catch (_) { /* the hub is unreachable: said below */ }
@@ -277,9 +273,8 @@
     c.submit.disabled = false;
     const hubSays = body && typeof body.error === "string" ? body.error : "";
     if (res && res.ok) {
-      try { localStorage.setItem(BY_KEY, by); } catch (_) { /* storage off */ }
       active.put(body);
-      result(c, "ok", t("ack_ok", { by }));
+      result(c, "ok", t("ack_ok", { by: (body && body.acked && body.acked.by) || signedName() }));
       upsertRecent(body, true);
       renderActive();
       refreshHistory(c.hist);
@@ -290,6 +285,7 @@
     else if (res.status === 409) result(c, "error", t("ack_conflict") + (hubSays ? " (" + hubSays + ")" : ""));
     else if (res.status === 404) result(c, "error", t("ack_gone"));
     else if (res.status === 400) result(c, "error", t("ack_invalid") + (hubSays ? " " + hubSays : ""));
+    else if (res.status === 403) result(c, "error", t("ack_forbidden") + (hubSays ? " (" + hubSays + ")" : ""));
     else result(c, "error", t("ack_failed") + " (HTTP " + res.status + ")");
     renderCard(c);
     c.result.focus();

@@ -356,7 +356,7 @@
       "/log?format=json&from=" + iso(from) + "&to=" + iso(to);
     let res;
     try {
-      res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+      res = await CountyLink.fetch(url);
     } catch (_) { return; }
     if (res.status === 503) { logsOff = true; return; } // no store: the live readings only
     if (!res.ok) return;

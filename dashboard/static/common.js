@@ -4,9 +4,12 @@
 // dictionary and the language switch (one choice for all, kept in
 // localStorage), number and date formats, the hub's clock, JSON requests,
 // the event stream with its reconnects and the "disconnected since"
-// banner; for the coordinators' pages also the sites' names, the sort
-// plans, the name sent as X-User and requests that never throw. Loaded
-// before the page's own script; defines one global, CountyLink.
+// banner; the sign-in (the session cookie, the CSRF token of unsafe
+// requests, a wall screen's kiosk token, the way to the login page when a
+// session ends) with the signed-in name and a logout button in the
+// header; for the coordinators' pages also the sites' names, the sort
+// plans and requests that never throw. Loaded before the page's own
+// script; defines one global, CountyLink.
 "use strict";
 // eslint-disable-next-line no-unused-vars
 var CountyLink = (() => {
@@ -15,6 +18,111 @@ var CountyLink = (() => {
   const MAX_BACKOFF_MS = 30e3;
 
   const $ = (id) => document.getElementById(id);
+
+  // ---- signing in ---------------------------------------------------------
+  //
+  // Every request to the API waits for signedIn: the session's "me" (GET
+  // api/v1/auth/me). A wall screen opened with its kiosk URL
+  // (/?kiosk=1#kiosk=clk_…) trades the token for a session and keeps it
+  // in localStorage, so it signs in again by itself when the session ends
+  // (the hub restarted its day, the token's session aged out); a revoked
+  // token, or a person's ended session, goes to the login page, which
+  // comes back here after.
+
+  const KIOSK_KEY = "countylink.kiosk";
+  const SIGNIN_MAX_BACKOFF_MS = 30e3;
+  let me = null, session = null, freshKiosk = "";
+
+  // A kiosk token in the URL's fragment is taken once and the fragment
+  // cleared, so it shows in no history entry, bookmark or screenshot.
+  (function takeKioskToken() {
+    const m = /(?:^#|&)kiosk=(clk_[A-Za-z0-9_-]+)/.exec(location.hash);
+    if (!m) return;
+    freshKiosk = m[1];
+    try { localStorage.setItem(KIOSK_KEY, freshKiosk); } catch (_) { /* storage off: this visit only */ }
+    history.replaceState(null, "", location.pathname + location.search);
+  })();
+
+  function kioskToken() {
+    if (freshKiosk) return freshKiosk;
+    try { return localStorage.getItem(KIOSK_KEY) || ""; } catch (_) { return ""; }
+  }
+
+  // csrf is the session's CSRF token, from its readable cookie.
+  function csrf() {
+    const m = /(?:^|;\s*)countylink_csrf=([^;]+)/.exec(document.cookie);
+    return m ? decodeURIComponent(m[1]) : (me && me.csrf) || "";
+  }
+
+  // loginPage goes to the login page, to come back to this page after.
+  function loginPage() {
+    const here = location.pathname.split("/").pop() + location.search;
+    location.assign("login.html" + (here ? "?next=" + encodeURIComponent(here) : ""));
+    return new Promise(() => {}); // the page is leaving
+  }
+
+  async function kioskSignIn(tok) {
+    const res = await fetch("api/v1/auth/kiosk", { method: "POST", cache: "no-store",
+      headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify({ token: tok }) });
+    if (res.ok) return res.json();
+    if (res.status === 401) {
+      freshKiosk = "";
+      try { localStorage.removeItem(KIOSK_KEY); } catch (_) { /* storage off */ }
+      return null;
+    }
+    throw new Error("kiosk sign-in: HTTP " + res.status); // rate-limited or the hub restarting: again later
+  }
+
+  async function signIn() {
+    for (let wait = 1000; ; wait = Math.min(wait * 2, SIGNIN_MAX_BACKOFF_MS)) {
+      try {
+        if (freshKiosk) {
+          const k = await kioskSignIn(freshKiosk);
+          freshKiosk = "";
+          if (k) return (me = k);
+        }
+        const res = await fetch("api/v1/auth/me", { cache: "no-store", headers: { Accept: "application/json" } });
+        if (res.ok) return (me = await res.json());
+        if (res.status === 401) {
+          const tok = kioskToken();
+          const k = tok ? await kioskSignIn(tok) : null;
+          if (k) return (me = k);
+          return loginPage();
+        }
+      } catch (_) { /* the hub is unreachable or restarting: try again */ }
+      await new Promise((ok) => setTimeout(ok, wait));
+    }
+  }
+
+  function signedIn() {
+    if (!session) session = signIn();
+    return session;
+  }
+
+  // apiFetch is fetch for the hub's API: after signing in, with the CSRF
+  // token on an unsafe method; a 401 (the session ended) signs in again
+  // (a kiosk by itself, a person at the login page) and tries once more.
+  async function apiFetch(url, opts) {
+    const o = Object.assign({ cache: "no-store" }, opts || {});
+    const send = () => {
+      const h = Object.assign({ Accept: "application/json" }, o.headers || {});
+      const m = (o.method || "GET").toUpperCase();
+      if (m !== "GET" && m !== "HEAD") h["X-CSRF-Token"] = csrf();
+      return fetch(url, Object.assign({}, o, { headers: h }));
+    };
+    await signedIn();
+    const res = await send();
+    if (res.status !== 401) return res;
+    session = null;
+    me = null;
+    await signedIn();
+    return send();
+  }
+
+  async function logout() {
+    try { await apiFetch("api/v1/auth/logout", { method: "POST" }); } catch (_) { /* gone anyway */ }
+    location.assign("login.html");
+  }
 
   // Writes only on change: most seconds nothing but an age text moves.
   function setText(node, s) { if (node.textContent !== s) node.textContent = s; }
@@ -92,7 +200,7 @@ var CountyLink = (() => {
     // ---- requests -------------------------------------------------------
 
     async function getJSON(url) {
-      const res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
+      const res = await apiFetch(url);
       if (!res.ok) throw new Error(url + ": HTTP " + res.status);
       const date = Date.parse(res.headers.get("Date") || "");
       if (isFinite(date)) {
@@ -168,17 +276,19 @@ var CountyLink = (() => {
     function reopen() {
       if (es) es.close();
       clearTimeout(retryTimer);
-      retryTimer = setTimeout(connect, backoff * (0.8 + Math.random() * 0.4));
+      retryTimer = setTimeout(() => signedIn().then(connect), backoff * (0.8 + Math.random() * 0.4));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
 
     // stream opens the hub's event stream: on maps an event's name to its
     // handler (given the parsed data), opened runs on every (re)connect.
+    // The stream has no status to read: a session that ended shows as a
+    // closed stream, and the next list request signs in again.
     function stream(on, opened) {
       handlers = on;
       onOpen = opened;
       addEventListener("online", () => { if (!es || es.readyState === EventSource.CLOSED) connect(); });
-      connect();
+      signedIn().then(connect);
     }
 
     // checkPing reconnects when the hub, once it has sent a "ping" event,
@@ -216,8 +326,32 @@ var CountyLink = (() => {
       }
     }
 
+    // who shows, in the header, who is signed in and a logout button (not
+    // on a kiosk: a wall screen stays signed in). A viewer (a wall
+    // screen's account) on a coordinators' page goes to the wall screen:
+    // the hub would refuse the page's data.
+    function who() {
+      if (!me) return;
+      if (me.role === "viewer" && document.querySelector("nav.pages")) { location.assign("./"); return; }
+      if (me.via === "kiosk" || $("who")) return;
+      const box = document.createElement("div");
+      box.id = "who";
+      const name = el("span", "who-name", box);
+      name.textContent = me.display_name || me.name;
+      if (me.township) name.title = me.township;
+      const out = el("button", "who-logout", box);
+      out.id = "logout";
+      out.type = "button";
+      out.dataset.i18n = "logout";
+      out.textContent = t("logout");
+      out.addEventListener("click", logout);
+      $("lang").before(box);
+    }
+
     // init loads the dictionary (until the hub gives it), shows the page in
-    // the chosen language and wires the language button.
+    // the chosen language and wires the language button; on a page behind
+    // the sign-in (every one but the login page, opts.public) it signs in
+    // and shows who.
     async function init() {
       setFormats(LOCALES[lang]);
       await loadDict();
@@ -227,6 +361,7 @@ var CountyLink = (() => {
         try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* storage off */ }
         applyLang();
       });
+      if (!opts.public) signedIn().then(who);
     }
 
     // ---- sites and sort plans (the coordinators' pages) --------------------
@@ -293,6 +428,7 @@ var CountyLink = (() => {
 
     return {
       get lang() { return lang; },
+      get me() { return me; },
       fmt, t, tn, tValue, now, dur, getJSON, coalesced, init, stream, checkPing,
       loadSites, siteName, townships, fillTownships, sortPlan,
     };
@@ -301,9 +437,6 @@ var CountyLink = (() => {
   // ---- helpers of the coordinators' pages ---------------------------------
 
   const idCmp = new Intl.Collator("en", { numeric: true }).compare;
-  const USER_KEY = "countylink.user"; // who acts, sent as X-User
-  const DEFAULT_USER = "coordinator";
-  const MAX_USER_BYTES = 64; // the hub's limit, in UTF-8 bytes
 
   // pref reads a remembered choice ("" when none); with v, keeps v first.
   function pref(key, v) {
@@ -313,48 +446,19 @@ var CountyLink = (() => {
     } catch (_) { return v || ""; } // storage off
   }
 
-  // validUser is the hub's rule for X-User: 1 to 64 bytes, each character
-  // printable ASCII but the space, a letter or mark of any script, or ·.
-  function validUser(v) {
-    return !!v && new TextEncoder().encode(v).length <= MAX_USER_BYTES && /^(?:[\x21-\x7e]|\p{L}|\p{M}|·)+$/u.test(v);
-  }
-
-  // user is the name the coordinator typed on this browser, "coordinator"
-  // until then. (The accounts work replaces it with the session's user.)
-  function user() {
-    const v = pref(USER_KEY);
-    return validUser(v) ? v : DEFAULT_USER;
-  }
-
-  // userField wires the input where the coordinator types their name once:
-  // it shows the remembered name and keeps every valid change; an invalid
-  // one is marked (aria-invalid) and not kept. onCheck(ok) follows it.
-  function userField(input, onCheck) {
-    input.value = user();
-    input.maxLength = MAX_USER_BYTES;
-    input.addEventListener("input", () => {
-      const v = input.value.trim(), ok = validUser(v);
-      if (ok) { input.removeAttribute("aria-invalid"); pref(USER_KEY, v); } else input.setAttribute("aria-invalid", "true");
-      if (onCheck) onCheck(ok);
-    });
-  }
-
-  // request asks the hub for JSON, sending body (as JSON) when given and
-  // the user as X-User with any method but GET. It never throws: it
-  // answers {ok, status (0 when the hub is unreachable), body (the JSON,
-  // or null), error (the hub's message, or "")}.
+  // request asks the hub for JSON, sending body (as JSON) when given, as
+  // the signed-in person (apiFetch). It never throws: it answers {ok,
+  // status (0 when the hub is unreachable), body (the JSON, or null),
+  // error (the hub's message, or "")}.
   async function request(url, opts) {
     const o = opts || {};
     const method = o.method || "GET";
-    const headers = { Accept: "application/json" };
-    // fetch takes only characters up to U+00FF in a header: a name in
-    // Chinese goes percent-encoded, which the hub decodes.
-    if (method !== "GET") headers["X-User"] = encodeURIComponent(user());
+    const headers = {};
     let body;
     if (o.body !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(o.body); }
     let res;
     try {
-      res = await fetch(url, { method, cache: "no-store", headers, body });
+      res = await apiFetch(url, { method, headers, body });
     } catch (_) {
       return { ok: false, status: 0, body: null, error: "" };
     }
@@ -389,6 +493,6 @@ var CountyLink = (() => {
     return day(new Date(ls)) === day(new Date(nowMs)) ? "today" : "none";
   }
 
-  return { $, setText, setData, el, parse, page, idCmp, pref, user, validUser, userField, request, day, addDays, query,
-    VILLAGE_RECENT_MS, villageState };
+  return { $, setText, setData, el, parse, page, idCmp, pref, request, day, addDays, query,
+    fetch: apiFetch, signedIn, logout, VILLAGE_RECENT_MS, villageState };
 })();

@@ -300,7 +300,7 @@
   }
 
   async function openRun(c) {
-    if (c.busy || !userOK(c)) return;
+    if (c.busy) return;
     const vehicle = c.oVehicle.input.value.trim(), driver = c.oDriver.input.value.trim();
     const capKg = count(c.oKg.input, 100000), capParcels = count(c.oParcels.input, 100000);
     for (const x of [c.oVehicle, c.oKg, c.oParcels]) x.input.removeAttribute("aria-invalid");
@@ -535,7 +535,7 @@
   }
 
   async function load(c, r) {
-    if (r.busy || !userOK(c)) return;
+    if (r.busy) return;
     const body = { over: r.lOver.checked };
     if (r.mScan.input.checked) {
       const wbs = scanned(r);
@@ -589,7 +589,7 @@
   // ---- departing and closing ----------------------------------------------------------
 
   async function departRun(c, r) {
-    if (r.busy || !userOK(c)) return;
+    if (r.busy) return;
     const res = await act(r, r.cYes, "api/v1/runs/" + encodeURIComponent(r.id) + "/depart", {}, t("sending"));
     if (!res) return;
     r.asking = "";
@@ -608,7 +608,7 @@
   }
 
   async function closeRun(c, r) {
-    if (r.busy || !userOK(c)) return;
+    if (r.busy) return;
     const res = await act(r, r.cYes, "api/v1/runs/" + encodeURIComponent(r.id) + "/close", {}, t("sending"));
     if (!res) return;
     r.asking = "";
@@ -625,13 +625,6 @@
   }
 
   // ---- actions and their results ----------------------------------------------------------
-
-  function userOK(c) {
-    if (CountyLink.validUser($("user").value.trim())) return true;
-    result(c, "user", "error", [line(t("user_invalid"))]);
-    $("user").focus();
-    return false;
-  }
 
   // act sends an action, with its button busy meanwhile; null when one
   // is under way already.
@@ -652,6 +645,7 @@
     let msg = t("action_failed", { error: hubError(r) });
     if (r.status === 409) msg = t("action_conflict", { error: r.error });
     else if (r.status === 404) msg = t("action_gone", { error: r.error });
+    else if (r.status === 403) msg = t("action_forbidden", { error: r.error });
     result(c, action, "error", [line(msg)]);
   }
 
@@ -707,8 +701,6 @@
 
   async function start() {
     await page.init();
-    CountyLink.userField($("user"), (ok) => { $("user-hint").hidden = ok; });
-    $("user-hint").hidden = CountyLink.validUser($("user").value);
     await page.loadSites();
     const sel = $("township");
     const want = page.fillTownships(sel, query("township") || pref(TOWNSHIP_KEY));

@@ -195,6 +195,7 @@ func (p fleetParams) run(b *testing.B, kind string, n int) fleetBench {
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	seedToken(b, httpAddr, filepath.Join(dir, "data"))
 	hub := startProc(b, dir, p.hubBin, "-config", confPath)
 	defer hub.stop(os.Interrupt)
 	waitHealthy(b, httpAddr)

@@ -13,11 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/deploy/testenv"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/auth"
 	"github.com/countylink/countylink/hub/server"
 	"github.com/countylink/countylink/hub/state"
 )
@@ -35,10 +38,14 @@ func TestWallScreenInBrowser(t *testing.T) {
 	base := "http://" + hub.HTTPAddr
 	pub := mqttClient(t, broker.URL(), "browser-test")
 	ctx := startBrowser(t)
-	if err := chromedp.Do(withTimeout(t, ctx, 15*time.Second), chromedp.Navigate(base+"/")); err != nil {
+	// The office TV opens its kiosk URL: no password typed.
+	if err := chromedp.Do(withTimeout(t, ctx, 15*time.Second), chromedp.Navigate(base+kioskPath(t, hub, "office-tv"))); err != nil {
 		t.Fatalf("load %s/: %v", base, err)
 	}
 	waitPage(t, ctx, 10*time.Second, "stream live", `document.getElementById("conn").dataset.state === "live"`)
+	if h := evalPage[string](t, ctx, `location.hash`); h != "" {
+		t.Errorf("the kiosk token stays in the URL: %q", h)
+	}
 
 	// A tile for every cold room the API lists, and nothing else.
 	var rooms []state.RoomView
@@ -271,6 +278,65 @@ func startBrowser(t *testing.T) context.Context {
 	}
 	t.Logf("chromium started in %v", time.Since(start).Round(time.Millisecond))
 	return ctx
+}
+
+// signInBrowser signs the browser in to hub m as a person, made with role
+// and township when the name is new: it starts the person's session and
+// gives the browser its cookies, as the login page does (TestLoginPage
+// goes through the page itself).
+func signInBrowser(t *testing.T, ctx context.Context, m *server.Main, name string, role hub.Role, township string) {
+	t.Helper()
+	bg := context.Background()
+	if u, err := m.Auth.Store.User(bg, name); err != nil {
+		t.Fatal(err)
+	} else if u == nil {
+		if _, err := m.Auth.CreateUser(bg, hub.User{Name: name, Role: role, Township: township}, "a password for "+name, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, id, err := m.Auth.StartSession(bg, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setCookies(t, ctx, "http://"+m.HTTPAddr, map[string]string{auth.SessionCookie: id, auth.CSRFCookie: p.CSRF()})
+}
+
+// setCookies gives the browser cookies for the site at url.
+func setCookies(t *testing.T, ctx context.Context, url string, cookies map[string]string) {
+	t.Helper()
+	tctx := withTimeout(t, ctx, 10*time.Second)
+	for name, v := range cookies {
+		if _, err := chromedp.Call(tctx, network.SetCookie, network.SetCookieParams{Name: name, Value: v, URL: url, Path: "/",
+			HTTPOnly: new(name == auth.SessionCookie), SameSite: network.CookieSameSiteLax}); err != nil {
+			t.Fatalf("cookie %s: %v", name, err)
+		}
+	}
+}
+
+// signInAdmin signs the browser in to hub m as an admin (signInBrowser).
+func signInAdmin(t *testing.T, ctx context.Context, m *server.Main) {
+	t.Helper()
+	signInBrowser(t, ctx, m, "e2e-admin", hub.RoleAdmin, "")
+}
+
+// kioskPath issues a kiosk token of hub m for a wall screen named screen
+// and answers the wall screen's path that signs in with it: "/#kiosk=…",
+// without the kiosk mode of the path an admin is given
+// (httpapi.KioskPath, /?kiosk=1#kiosk=…), so the language button stays
+// in reach of the tests.
+func kioskPath(t *testing.T, m *server.Main, screen string) string {
+	t.Helper()
+	return "/#kiosk=" + kioskToken(t, m, screen)
+}
+
+// kioskToken issues a kiosk token of hub m for a wall screen.
+func kioskToken(t *testing.T, m *server.Main, screen string) string {
+	t.Helper()
+	secret, _, err := m.Auth.IssueToken(context.Background(), hub.TokenKiosk, screen, hub.RoleViewer, "", time.Time{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
 
 // withTimeout limits the actions run with the returned context; the

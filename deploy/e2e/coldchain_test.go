@@ -87,7 +87,7 @@ func TestColdChainAlarms(t *testing.T) {
 	if err := getJSON(t, base+"/api/v1/alarms?site="+site, &active); err != nil || len(active) != 1 || active[0].ID != a.ID {
 		t.Fatalf("active alarms %+v %v (want only %s: the 3-minute spell raised nothing)", active, err, a.ID)
 	}
-	resp := postJSON(t, base+"/api/v1/alarms/"+a.ID+"/ack", `{"by":"王芳","comment":"冷机除霜后复位, 观察中"}`)
+	resp := postJSONAs(t, hub, "王芳", base+"/api/v1/alarms/"+a.ID+"/ack", `{"comment":"冷机除霜后复位, 观察中"}`)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("ack: %s", resp.Status)
 	}
@@ -192,7 +192,22 @@ func nextDelivery(t *testing.T, r *notifytest.WebhookReceiver, what string) noti
 
 func postJSON(t *testing.T, url, body string) *http.Response {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	return postJSONAs(t, nil, "", url, body)
+}
+
+// postJSONAs posts body to url as the person name at hub m (asPerson),
+// or with the test's API token when m is nil.
+func postJSONAs(t *testing.T, m *server.Main, name, url, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if m != nil {
+		asPerson(t, m, req, name)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

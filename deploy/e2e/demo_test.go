@@ -17,9 +17,11 @@ import (
 )
 
 // TestDemo starts what `make run` starts: the hub binary with -demo (its
-// embedded broker and store) and devsim simulating every township with a
-// real edge agent each. All 19 townships come online with live cold rooms;
-// Ctrl-C stops both cleanly; the data survives a hub restart.
+// embedded broker and store, an admin whose login it prints, a kiosk URL
+// for the wall screen, an API token for devsim) and devsim simulating
+// every township with a real edge agent each, calling the API with that
+// token. All 19 townships come online with live cold rooms; Ctrl-C stops
+// both cleanly; the data survives a hub restart.
 func TestDemo(t *testing.T) {
 	skipShort(t)
 	hubBin := binary(t, "./hub/cmd/hub", "amd64")
@@ -34,8 +36,36 @@ func TestDemo(t *testing.T) {
 	}
 	start := time.Now()
 	hubProc := startHubProc()
+	tokenFile := filepath.Join(dir, "data", "demo-api-token")
 	simProc := startProc(t, "", simBin, "-county", "-hub", base, "-broker", "tcp://"+brokerAddr,
-		"-state", filepath.Join(dir, "data", "edges"), "-interval", "500ms")
+		"-state", filepath.Join(dir, "data", "edges"), "-interval", "500ms", "-token-file", tokenFile)
+	authorizeFile(t, httpAddr, tokenFile)
+
+	// The console shows the admin's login once, and the wall screen's URL.
+	var password string
+	waitFor(t, 10*time.Second, "the login on the hub's console", func() error {
+		out := hubProc.log.String()
+		_, after, ok := strings.Cut(out, "Login: admin / ")
+		if !ok || !strings.Contains(out, "Wall screen (kiosk, no login): "+base+"/?kiosk=1#kiosk=clk_") {
+			return fmt.Errorf("console: %s", out)
+		}
+		password, _, _ = strings.Cut(after, " ")
+		return nil
+	})
+	if b, err := os.ReadFile(filepath.Join(dir, "data", "admin-password")); err != nil || strings.TrimSpace(string(b)) != password {
+		t.Errorf("data/admin-password %q, the console said %q (%v)", b, password, err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "data", "admin-password")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("data/admin-password: %v %v, want mode 0600", st.Mode(), err)
+	}
+	login, err := http.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"name": "admin", "password": "`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	if login.StatusCode != http.StatusOK {
+		t.Errorf("the admin's login with the printed password: %s", login.Status)
+	}
 
 	var rooms []state.RoomView
 	waitFor(t, 30*time.Second, "every cold room live", func() error {
@@ -177,8 +207,9 @@ func TestDemo(t *testing.T) {
 		t.Errorf("hub after SIGINT: %v", err)
 	}
 
-	// The data directory brings the rooms back at once, before any edge speaks.
-	startHubProc()
+	// The data directory brings the rooms back at once, before any edge
+	// speaks; the password is not printed again.
+	again := startHubProc()
 	waitFor(t, 15*time.Second, "readings restored after restart", func() error {
 		var again []state.RoomView
 		if err := getJSON(t, base+"/api/v1/coldrooms", &again); err != nil {
@@ -194,4 +225,7 @@ func TestDemo(t *testing.T) {
 		}
 		return nil
 	})
+	if out := again.log.String(); strings.Contains(out, password) || !strings.Contains(out, "Login: admin, password in ") {
+		t.Errorf("the restarted hub's console: %s", out)
+	}
 }

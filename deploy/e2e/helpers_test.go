@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/countylink/countylink/deploy/testenv"
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/auth"
 	"github.com/countylink/countylink/hub/server"
+	"github.com/countylink/countylink/hub/sqlite"
 	"github.com/countylink/countylink/hub/state"
 )
 
@@ -29,6 +32,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	http.DefaultClient.Transport = authTransport{base: http.DefaultTransport}
 	dir, err := os.MkdirTemp("", "countylink-e2e-bin")
 	if err != nil {
 		panic(err)
@@ -82,8 +86,109 @@ func startHub(t *testing.T, mutate func(*server.Config)) *server.Main {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	authorize(t, m)
 	waitHealthy(t, m.HTTPAddr)
 	return m
+}
+
+// hubTokens are the admin API tokens of the hubs the tests started, by
+// their HTTP address (host:port).
+var hubTokens sync.Map
+
+// authTransport is http.DefaultClient's transport in these tests: a
+// request to a hub the test started, carrying no credentials of its own,
+// goes with that hub's admin token, so the tests read and drive the API
+// as an admin's integration would. The route rules themselves are
+// tested in hub/httpapi.
+type authTransport struct{ base http.RoundTripper }
+
+func (a authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tok, ok := hubTokens.Load(r.URL.Host); ok && r.Header.Get("Authorization") == "" && r.Header.Get("Cookie") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+tok.(string))
+	}
+	return a.base.RoundTrip(r)
+}
+
+// authorize issues an admin API token of hub m for the tests' requests
+// to it (authTransport).
+func authorize(t testing.TB, m *server.Main) {
+	t.Helper()
+	tok, _, err := m.Auth.IssueToken(context.Background(), hub.TokenAPI, "e2e", hub.RoleAdmin, "", time.Time{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubTokens.Store(m.HTTPAddr, tok)
+}
+
+// seedToken puts an admin API token in the SQLite store of a hub process
+// not started yet (data_dir dataDir) and uses it for the tests' requests
+// to addr.
+func seedToken(t testing.TB, addr, dataDir string) {
+	t.Helper()
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(filepath.Join(dataDir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tok, _, err := auth.New(db, auth.DefaultConfig(), nil, nil).IssueToken(context.Background(), hub.TokenAPI, "e2e", hub.RoleAdmin, "", time.Time{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubTokens.Store(addr, tok)
+}
+
+// personSessions are the sessions asPerson made, by hub address and name.
+var personSessions sync.Map
+
+type personSession struct{ id, csrf string }
+
+// asPerson makes req act as the person name at hub m, as the dashboard's
+// pages do: the session cookie and the CSRF token of a county
+// coordinator, made when new.
+func asPerson(t testing.TB, m *server.Main, req *http.Request, name string) {
+	t.Helper()
+	key := m.HTTPAddr + "/" + name
+	v, ok := personSessions.Load(key)
+	if !ok {
+		ctx := context.Background()
+		if u, err := m.Auth.Store.User(ctx, name); err != nil {
+			t.Fatal(err)
+		} else if u == nil {
+			if _, err := m.Auth.CreateUser(ctx, hub.User{Name: name, Role: hub.RoleCounty}, "a password for "+name, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, id, err := m.Auth.StartSession(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = personSession{id: id, csrf: p.CSRF()}
+		personSessions.Store(key, v)
+	}
+	s := v.(personSession)
+	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: s.id})
+	req.Header.Set(auth.CSRFHeader, s.csrf)
+}
+
+// authorizeFile waits for the API token a hub process wrote (hub -demo's
+// data/demo-api-token) and uses it for the tests' requests to addr.
+func authorizeFile(t testing.TB, addr, path string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "the hub's API token in "+path, func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			hubTokens.Store(addr, tok)
+			return nil
+		}
+		return fmt.Errorf("%s is empty", path)
+	})
 }
 
 // waitHealthy waits until the hub at addr answers /healthz with 200: it has

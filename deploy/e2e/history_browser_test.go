@@ -79,6 +79,7 @@ func TestHistoryPageInBrowser(t *testing.T) {
 	}
 
 	ctx := startBrowser(t)
+	signInAdmin(t, ctx, h)
 	q := "site=" + site + "&room=" + room + "&from=" + from.UTC().Format(time.RFC3339) + "&to=" + to.UTC().Format(time.RFC3339)
 	if err := chromedp.Do(withTimeout(t, ctx, 15*time.Second), chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(base+"/history.html?"+q)); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,7 @@ import (
 const (
 	lgTownship = "tw01"
 	lgStation  = "s1"
-	lgUser     = "王芳" // who acts, typed once in the page's header
+	lgUser     = "王芳" // who acts: the township coordinator signed in
 	lgVehicle  = "赣C12345"
 	lgDriver   = "李师傅"
 	lgUnknown  = "SF1111111111111" // in no manifest and no scan
@@ -127,8 +127,8 @@ func startLogistics(t *testing.T) *logistics {
 	return lg
 }
 
-// do sends a request to the hub, as user when given, and decodes its JSON
-// answer into out when given.
+// do sends a request to the hub, as the person user when given (else with
+// the test's API token), and decodes its JSON answer into out when given.
 func (lg *logistics) do(t *testing.T, method, path, user string, body []byte, out any) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, lg.base+path, bytes.NewReader(body))
@@ -137,7 +137,7 @@ func (lg *logistics) do(t *testing.T, method, path, user string, body []byte, ou
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if user != "" {
-		req.Header.Set("X-User", user)
+		asPerson(t, lg.hub, req, user)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -245,6 +245,7 @@ func TestParcelsPageInBrowser(t *testing.T) {
 	skipShort(t)
 	lg := startLogistics(t)
 	ctx := startBrowser(t)
+	signInBrowser(t, ctx, lg.hub, "staff-tw01", hub.RoleStaff, lgTownship)
 	wb := lgParcels[0]
 	open(t, ctx, lg.base+"/parcels.html?waybill="+strings.ToLower(wb))
 	waitLg(t, ctx, 10*time.Second, "the parcel found", fmt.Sprintf(`document.getElementById("result").dataset.status === "ok" &&
@@ -361,6 +362,7 @@ func TestDispatchPageInBrowser(t *testing.T) {
 	skipShort(t)
 	lg := startLogistics(t)
 	ctx := startBrowser(t)
+	signInBrowser(t, ctx, lg.hub, lgUser, hub.RoleTownship, lgTownship)
 	open(t, ctx, lg.base+"/dispatch.html?township="+lgTownship)
 	route := `li.route[data-route="r01"]`
 	waitLg(t, ctx, 10*time.Second, "route r01 with its 3 parcels waiting", fmt.Sprintf(`(() => {
@@ -370,22 +372,9 @@ func TestDispatchPageInBrowser(t *testing.T) {
 	})()`, jsString(route), jsString("r01 · "+lg.plan.Routes[0].Name), len(lg.plan.Routes)))
 	t.Logf("route r01 on the board: %q", evalPage[string](t, ctx, `document.querySelector('li.route[data-route="r01"]').innerText.replace(/\n/g, " | ")`))
 
-	// The name, typed once, remembered.
-	if got := evalPage[string](t, ctx, `document.getElementById("user").value`); got != "coordinator" {
-		t.Errorf("the name before any is typed: %q, want coordinator", got)
-	}
-	if err := chromedp.Do(withTimeout(t, ctx, 10*time.Second),
-		chromedp.Focus(chromedp.CSS("#user")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("user").select()`),
-		chromedp.KeyEvent(lgUser),
-	); err != nil {
-		t.Fatalf("type the name: %v", err)
-	}
-	if err := chromedp.Do(withTimeout(t, ctx, 15*time.Second), chromedp.Reload()); err != nil {
-		t.Fatalf("reload: %v", err)
-	}
-	waitLg(t, ctx, 10*time.Second, "the name remembered after a reload", fmt.Sprintf(`document.getElementById("user").value === %s &&
-		document.querySelector(%s)?.dataset.waiting === "3"`, jsString(lgUser), jsString(route)))
+	// Who acts is the person signed in, shown in the header with a way out.
+	waitLg(t, ctx, 5*time.Second, "the signed-in name in the header", fmt.Sprintf(`document.querySelector("#who .who-name")?.textContent === %s &&
+		!!document.getElementById("logout") && !document.getElementById("user")`, jsString(lgUser)))
 
 	// Open a run with the keyboard.
 	click(t, ctx, route+" button.open-run")
@@ -478,9 +467,9 @@ func TestDispatchPageInBrowser(t *testing.T) {
 	waitLg(t, ctx, 15*time.Second, "the board refreshed by itself", fmt.Sprintf(`document.querySelector(%s).dataset.waiting === "1"`, jsString(route)))
 
 	lg.switchToEnglish(t, ctx, "dispatch_title", fmt.Sprintf(`document.querySelector(%s).textContent === %s &&
-		document.querySelector(%s).textContent === %s && document.querySelector('label[for="user"]').textContent === %s`,
+		document.querySelector(%s).textContent === %s && document.getElementById("logout").textContent === %s`,
 		jsString(runSel+" .badge"), jsString(lg.dict["en"]["rstate_departed"]), jsString(route+" button.open-run"),
-		jsString(lg.dict["en"]["open_run"]), jsString(lg.dict["en"]["user_label"])))
+		jsString(lg.dict["en"]["open_run"]), jsString(lg.dict["en"]["logout"])))
 
 	// Back without a village point scanning any in: closed, the three
 	// listed as not delivered, the run off the board.
@@ -520,6 +509,7 @@ func TestFiguresPageInBrowser(t *testing.T) {
 	}
 
 	ctx := startBrowser(t)
+	signInBrowser(t, ctx, lg.hub, "county-coordinator", hub.RoleCounty, "")
 	open(t, ctx, lg.base+"/figures.html?township="+lgTownship)
 	today := time.Now().Format("2006-01-02")
 	if today != day {

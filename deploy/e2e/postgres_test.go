@@ -264,7 +264,7 @@ func TestPostgresTwoHubs(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // ten flush intervals: the follower stores nothing late
 	stored(leader, "raised")
 
-	if resp := postJSON(t, "http://"+follower.HTTPAddr+"/api/v1/alarms/"+followersID+"/ack", `{"by":"王芳","comment":"在处理"}`); resp.StatusCode != http.StatusOK {
+	if resp := postJSONAs(t, follower, "王芳", "http://"+follower.HTTPAddr+"/api/v1/alarms/"+followersID+"/ack", `{"comment":"在处理"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("ack on the follower: %s", resp.Status)
 	}
 	stored(leader, "raised,acknowledged")

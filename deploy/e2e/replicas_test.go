@@ -227,7 +227,7 @@ func TestReplicasShareAndRelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp := postJSON(t, "http://"+m.HTTPAddr+"/api/v1/alarms/"+al.ID+"/ack", `{"by":"`+by+`","comment":"已联系站点"}`)
+		resp := postJSONAs(t, m, by, "http://"+m.HTTPAddr+"/api/v1/alarms/"+al.ID+"/ack", `{"comment":"已联系站点"}`)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("ack %s on %s: %s", al.ID, m.Config.MQTT.ClientID, resp.Status)
 		}

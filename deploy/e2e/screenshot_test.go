@@ -127,9 +127,10 @@ func TestScreenshots(t *testing.T) {
 	}
 
 	ctx := startBrowser(t)
+	// The office TV: signed in with its kiosk token, as a wall screen is.
 	if err := chromedp.Do(withTimeout(t, ctx, 15*time.Second),
 		chromedp.EmulateViewport(1920, 1080),
-		chromedp.Navigate(base+"/"),
+		chromedp.Navigate(base+kioskPath(t, hub, "office-tv")),
 	); err != nil {
 		t.Fatalf("load %s/: %v", base, err)
 	}

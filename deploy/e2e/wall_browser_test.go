@@ -13,7 +13,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,7 +64,8 @@ func startCounty(t *testing.T) *county {
 	return c
 }
 
-// do sends a request to the hub as user (when given) and decodes its JSON
+// do sends a request to the hub as the person user (when given; else with
+// the test's API token) and decodes its JSON
 // answer into out (when given).
 func (c *county) do(t *testing.T, method, path, user string, body any, out any) (int, string) {
 	t.Helper()
@@ -83,7 +83,7 @@ func (c *county) do(t *testing.T, method, path, user string, body any, out any) 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if user != "" {
-		req.Header.Set("X-User", url.PathEscape(user))
+		asPerson(t, c.hub, req, user)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -331,11 +331,13 @@ func wallFits(t *testing.T, c *county, what string) {
 	}
 }
 
-// browser is the county's browser tab, started on first use.
+// browser is the county's browser tab, started on first use, signed in
+// as a county coordinator (the wall screen and the sites page).
 func (c *county) browser(t *testing.T) context.Context {
 	t.Helper()
 	if c.ctx == nil {
 		c.ctx = startBrowser(t)
+		signInBrowser(t, c.ctx, c.hub, "county-coordinator", hub.RoleCounty, "")
 	}
 	return c.ctx
 }

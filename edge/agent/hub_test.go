@@ -19,6 +19,7 @@ import (
 	"github.com/countylink/countylink/deploy/testenv"
 	"github.com/countylink/countylink/edge/gpio"
 	"github.com/countylink/countylink/edge/sim"
+	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/server"
 	"github.com/countylink/countylink/hub/sites"
 )
@@ -33,6 +34,7 @@ type hubWarehouse struct {
 	broker *testenv.Mosquitto
 	hub    *server.Main
 	base   string
+	token  string // a county coordinator's API token
 	agent  *Agent
 	gen    *sim.Parcels
 }
@@ -54,6 +56,10 @@ func newHubWarehouse(t testing.TB) *hubWarehouse {
 	}
 	t.Cleanup(func() { h.Close() })
 	hw := &hubWarehouse{broker: broker, hub: h, base: "http://" + h.HTTPAddr}
+	var err error
+	if hw.token, _, err = h.Auth.IssueToken(context.Background(), hub.TokenAPI, "warehouse-test", hub.RoleCounty, "", time.Time{}, "test"); err != nil {
+		t.Fatal(err)
+	}
 
 	plan, err := sites.DemoPlan("tw03", sites.Villages(sites.Demo(), "tw03"), []string{sim.DemoStation1}, sim.DemoExceptionBin)
 	if err != nil {
@@ -82,6 +88,7 @@ func (hw *hubWarehouse) do(t testing.TB, method, path, ctype string, body []byte
 	t.Helper()
 	req, _ := http.NewRequest(method, hw.base+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("Authorization", "Bearer "+hw.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +177,9 @@ func TestHubCorrectsLateManifest(t *testing.T) {
 	}
 	var item struct{ State string }
 	for item.State != "exception" { // the hub has the sort before the manifest comes
-		if resp, err := http.Get(hw.base + "/api/v1/items/" + late.Waybill); err == nil {
+		req, _ := http.NewRequest(http.MethodGet, hw.base+"/api/v1/items/"+late.Waybill, nil)
+		req.Header.Set("Authorization", "Bearer "+hw.token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
 			json.NewDecoder(resp.Body).Decode(&struct{ Item any }{&item})
 			resp.Body.Close()
 		}

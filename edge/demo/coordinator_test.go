@@ -103,8 +103,8 @@ func filterKind(evs []recorded, kind string) (out []recorded) {
 func testTownship(t *testing.T, ctx context.Context, hubURL string, net scanNet, cfg DayConfig) *township {
 	t.Helper()
 	all := sites.Villages(sites.Demo(), "tw01")
-	tw := &township{id: "tw01", name: "城关镇", cfg: cfg, api: newHubAPI(hubURL, "demo-planner"),
-		coord: newHubAPI(hubURL, "demo-coordinator-tw01"), net: net,
+	tw := &township{id: "tw01", name: "城关镇", cfg: cfg, api: newHubAPI(hubURL, "clk_test-token"),
+		coord: newHubAPI(hubURL, "clk_test-token"), net: net,
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), rng: rand.New(rand.NewPCG(1, 2)),
 		all: all, live: map[string]bool{}, names: map[string]string{}, parcels: map[string]*parcel{},
 		waiting: map[string][]*lot{}, lotSeq: map[string]int{}, shipSeq: map[int]int{}}
@@ -130,7 +130,7 @@ type fakeHub struct {
 	plan *contract.SortPlan
 
 	mu      sync.Mutex
-	users   []string
+	users   []string // the Authorization of each call
 	opened  []runRequest
 	loads   []loadRequest
 	loaded  map[string]string // waybill to its village
@@ -143,7 +143,7 @@ const wrongParcel = "JT0000000000001"
 func (f *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.users = append(f.users, r.Header.Get("X-User"))
+	f.users = append(f.users, r.Header.Get("Authorization"))
 	f.calls = append(f.calls, r.Method+" "+r.URL.Path)
 	route := f.plan.Routes[0]
 	reply := func(code int, v any) {
@@ -259,8 +259,8 @@ func TestCoordinatorRun(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, u := range f.users {
-		if u != "demo-coordinator-tw01" {
-			t.Errorf("a call as %q", u)
+		if u != "Bearer clk_test-token" {
+			t.Errorf("a call with Authorization %q", u)
 		}
 	}
 	if len(f.opened) != 1 || f.opened[0].Route != "r01" {

@@ -1,15 +1,18 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +25,11 @@ import (
 // CountyOptions describe the demo county: the hub whose townships are
 // simulated, and how.
 type CountyOptions struct {
-	Hub      string // the hub's base URL
+	Hub string // the hub's base URL
+	// Token is the API token the simulated coordinators call the hub
+	// with: a county coordinator's (hub -demo writes one to
+	// data_dir/demo-api-token; see ReadTokenFile).
+	Token    string
 	Broker   string // the broker of the agents and the village points
 	Prefix   string // topic prefix; default contract.DefaultPrefix
 	StateDir string // one directory per edge below it
@@ -53,13 +60,33 @@ type HubRoom struct {
 	MaxC  float64 `json:"max_c"`
 }
 
-// FetchRooms asks the hub for its cold rooms, waiting for it to start.
-func FetchRooms(ctx context.Context, hubURL string) ([]HubRoom, error) {
+// ReadTokenFile reads an API token from a file, waiting for it to appear
+// (hub -demo writes it as it starts) until ctx ends.
+func ReadTokenFile(ctx context.Context, path string) (string, error) {
+	for {
+		b, err := os.ReadFile(path)
+		if tok := strings.TrimSpace(string(b)); err == nil && tok != "" {
+			return tok, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("API token %s: %w", path, cmp.Or(err, ctx.Err()))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// FetchRooms asks the hub for its cold rooms with an API token, waiting
+// for it to start.
+func FetchRooms(ctx context.Context, hubURL, token string) ([]HubRoom, error) {
 	for {
 		rooms, err := func() ([]HubRoom, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, hubURL+"/api/v1/coldrooms", nil)
 			if err != nil {
 				return nil, err
+			}
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -128,14 +155,14 @@ func StartCounty(ctx context.Context, log *slog.Logger, opt CountyOptions) (*Cou
 	if opt.DayConfig != nil {
 		cfg = *opt.DayConfig
 	}
-	c := &County{opt: opt, cfg: cfg, log: log, api: newHubAPI(opt.Hub, "demo-county"), byID: map[string]*township{}}
+	c := &County{opt: opt, cfg: cfg, log: log, api: newHubAPI(opt.Hub, opt.Token), byID: map[string]*township{}}
 	c.net = newMQTTNet(opt.Broker, opt.Prefix, log)
 	factor := float64(24*time.Hour) / float64(opt.Day)
 	// The clock starts for real once the warehouses run; this one sets
 	// the paces they are built with.
 	c.clock = NewClock(time.Time{}, factor)
 
-	rooms, err := FetchRooms(ctx, opt.Hub)
+	rooms, err := FetchRooms(ctx, opt.Hub, opt.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +342,7 @@ func (c *County) newTownship(ctx context.Context, id, name string, all []hub.Sit
 		}
 		return nil, w, nil
 	}
-	t := &township{id: id, name: name, cfg: c.cfg, api: c.api.as("demo-planner"), coord: c.api.as("demo-coordinator-" + id),
+	t := &township{id: id, name: name, cfg: c.cfg, api: c.api, coord: c.api,
 		net: c.net, log: c.log.With("township", id), rng: rand.New(rand.NewPCG(seed(id), c.opt.Seed)),
 		all: villages, live: map[string]bool{}, names: map[string]string{}, parcels: map[string]*parcel{},
 		waiting: map[string][]*lot{}, lotSeq: map[string]int{}, shipSeq: map[int]int{}}
@@ -396,7 +423,7 @@ func (c *County) rollout(ctx context.Context) {
 	c.log.Info("rollout: phase 3 begins", "at", c.clock.Stamp(c.clock.Now()))
 	if nv := c.cfg.NewVillage; nv.ID != "" {
 		if t := c.byID[nv.Parent]; t != nil {
-			if err := c.api.as("demo-planner").putSite(ctx, nv); err != nil {
+			if err := c.api.putSite(ctx, nv); err != nil {
 				c.log.Warn("rollout: new village point not added by the hub", "site", nv.ID, "err", err)
 			} else {
 				c.log.Info("rollout: new village point added through the API", "site", nv.ID, "name", nv.Name, "township", nv.Parent)

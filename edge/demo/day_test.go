@@ -69,11 +69,18 @@ func TestCountyDay(t *testing.T) {
 		return nil
 	})
 	base := "http://" + m.HTTPAddr
+	// The county coordinator's API token the demo's bots and this test
+	// call the hub with, as hub -demo gives devsim one.
+	tok, _, err := m.Auth.IssueToken(context.Background(), hub.TokenAPI, "demo-bots", hub.RoleCounty, "", time.Time{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiToken = tok
 
 	day := testDay()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	c, err := StartCounty(ctx, log, CountyOptions{Hub: base, Broker: m.BrokerURL, StateDir: t.TempDir(),
+	c, err := StartCounty(ctx, log, CountyOptions{Hub: base, Token: tok, Broker: m.BrokerURL, StateDir: t.TempDir(),
 		Interval: time.Second, Speed: 30, Day: 4 * time.Minute, DayConfig: &day, Townships: []string{"tw01"}, Seed: 1})
 	if err != nil {
 		cancel()
@@ -149,10 +156,10 @@ func TestCountyDay(t *testing.T) {
 			t.Errorf("parcel %s %s at %s", it.ID, it.State, it.Site)
 		}
 	}
-	// The runs: opened by the coordinator bot, loaded, out and back.
+	// The runs: opened by the coordinator bot (with the demo bots' API token), loaded, out and back.
 	r := runs[0]
 	if !strings.HasPrefix(r.Vehicle, "晋K·") || r.Driver == "" || r.Departed.IsZero() || r.Closed.IsZero() ||
-		r.Parcels == 0 || r.By != "demo-coordinator-tw01" || len(r.Stops) == 0 {
+		r.Parcels == 0 || r.By != "api:demo-bots" || len(r.Stops) == 0 {
 		t.Errorf("run %+v", r)
 	}
 	// Lots: weighed at a village point, labelled with the day, shipped in
@@ -191,7 +198,7 @@ func TestCountyDay(t *testing.T) {
 	if err := apiGet(base+"/api/v1/audit?site=tw01&action=run.load", &audit); err != nil {
 		t.Fatal(err)
 	}
-	if len(audit) == 0 || audit[0].By != "demo-coordinator-tw01" {
+	if len(audit) == 0 || audit[0].By != "api:demo-bots" {
 		t.Errorf("audit of run loads %+v", audit)
 	}
 	stop()
@@ -215,8 +222,16 @@ func states(its []*hub.Item) map[string]int {
 	return out
 }
 
+// apiToken is the API token apiGet sends.
+var apiToken string
+
 func apiGet(url string, v any) error {
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}

@@ -15,22 +15,16 @@ import (
 	"github.com/countylink/countylink/hub"
 )
 
-// hubAPI calls the hub's HTTP API as one user (the X-User header).
+// hubAPI calls the hub's HTTP API with an API token (a bearer token):
+// the hub records what the demo's bots do under the token's name.
 type hubAPI struct {
-	base string // http://host:port
-	user string
-	http *http.Client
+	base  string // http://host:port
+	token string
+	http  *http.Client
 }
 
-func newHubAPI(base, user string) *hubAPI {
-	return &hubAPI{base: strings.TrimRight(base, "/"), user: user, http: &http.Client{Timeout: 30 * time.Second}}
-}
-
-// as is the same hub for another user.
-func (h *hubAPI) as(user string) *hubAPI {
-	c := *h
-	c.user = user
-	return &c
+func newHubAPI(base, token string) *hubAPI {
+	return &hubAPI{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // apiError is an answer of the hub other than the one expected.
@@ -67,8 +61,8 @@ func (h *hubAPI) do(ctx context.Context, method, path string, body any, out any)
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	if h.user != "" {
-		req.Header.Set("X-User", h.user)
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
 	}
 	resp, err := h.http.Do(req)
 	if err != nil {

@@ -14,15 +14,20 @@
 // and the others GET /api/v1/openapi.json describes: every route, with its
 // parameters, bodies and answers.
 //
-// The routes check no identity. The command route changes what runs in a
-// warehouse and the parcel events name waybills: both must sit behind the
-// coordinators' authentication, and until the hub has it the API must only
-// be reachable from the hub office's trusted network.
+// Every route has a rule (rules.go): public (the health check, the
+// dashboard's files, logging in), or the roles that may call it and how
+// its township is found, which a principal of one township must be
+// theirs. The guard authenticates each request by its session cookie
+// (with the CSRF token on unsafe methods) or its bearer token (hub/auth),
+// refuses what the rule does not allow (401, 403, logged and counted),
+// and hands the handler the principal, whose name the audit log records.
+// A route without a rule fails a test and is refused at run time.
 package httpapi
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +43,7 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/dashboard"
 	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/auth"
 	"github.com/countylink/countylink/hub/command"
 	"github.com/countylink/countylink/hub/ingest"
 	"github.com/countylink/countylink/hub/live"
@@ -92,6 +98,9 @@ type Server struct {
 	// Location is the county's time zone, where the days of the figures
 	// start and end; nil means the machine's (time.Local).
 	Location *time.Location
+	// Auth authenticates the requests and keeps the accounts; without it
+	// every route but the public ones gets 503.
+	Auth *auth.Service
 }
 
 // Handler builds the routes.
@@ -105,24 +114,30 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = s.ipExtractor()
 	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit("1M"))
-	// The dashboard's assets and the API's JSON compress to a third; the
-	// event stream is left alone (it is flushed event by event).
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024,
-		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/api/v1/stream" }}))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
 		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
 		ReferrerPolicy:        "same-origin",
 	}))
+	// The route rules before anything reads a body: a request refused
+	// (401, 403) is refused whatever it carries, with the headers above.
+	registered := map[string]bool{} // filled once the routes are
+	e.Use(s.guard(registered))
+	e.Use(middleware.BodyLimit("1M"))
+	// The dashboard's assets and the API's JSON compress to a third; the
+	// event stream is left alone (it is flushed event by event).
+	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024,
+		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/api/v1/stream" }}))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metrics)
 	api := e.Group("/api/v1")
-	api.GET("/sites", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.Sites()) })
+	s.authRoutes(api)
+	api.GET("/sites", s.sites)
 	api.GET("/edges/traffic", s.edgeTraffic)
-	api.GET("/coldrooms", func(c echo.Context) error { return c.JSON(http.StatusOK, s.State.ColdRooms()) })
+	api.GET("/coldrooms", s.coldRooms)
 	api.GET("/stream", s.stream)
 	api.GET("/parcels/events", s.parcelEvents)
 	api.GET("/parcels/:waybill", s.parcel)
@@ -135,6 +150,9 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/openapi.json", serveOpenAPI)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
 	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
+	for _, r := range e.Routes() {
+		registered[r.Method+" "+r.Path] = true
+	}
 	return e
 }
 
@@ -174,6 +192,10 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		code, msg = k, err.Error()
 	case errors.As(err, &he):
 		code, msg = he.Code, fmt.Sprint(he.Message)
+		if code == http.StatusRequestEntityTooLarge {
+			s.Log.Warn("request refused", "status", code, "reason", "too_large", "method", c.Request().Method,
+				"path", c.Request().URL.Path, "ip", c.RealIP(), "content_length", c.Request().ContentLength)
+		}
 	default:
 		s.Log.Error("request failed", "path", c.Path(), "err", err)
 	}
@@ -182,6 +204,32 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	c.JSON(code, map[string]string{"error": msg})
+}
+
+// sites lists the sites: of a principal of one township, only that
+// township and its village points.
+func (s *Server) sites(c echo.Context) error {
+	tw, all := ownTownship(c), s.State.Sites()
+	out := all[:0:0]
+	for _, v := range all {
+		if s.inTownship(tw, v.ID) {
+			out = append(out, v)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// coldRooms lists the cold rooms: of a principal of one township, only
+// that township's.
+func (s *Server) coldRooms(c echo.Context) error {
+	tw, all := ownTownship(c), s.State.ColdRooms()
+	out := all[:0:0]
+	for _, r := range all {
+		if s.inTownship(tw, r.Site) {
+			out = append(out, r)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) healthz(c echo.Context) error {
@@ -199,8 +247,23 @@ func (s *Server) metrics(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", b.Bytes())
 }
 
+// eventSite is the site a live event is about: the "site" member of its
+// data, or the "id" of a site event.
+func eventSite(ev live.Event) string {
+	var v struct {
+		Site string `json:"site"`
+		ID   string `json:"id"`
+	}
+	json.Unmarshal(ev.Data, &v)
+	if ev.Type == "site" {
+		return v.ID
+	}
+	return v.Site
+}
+
 // stream sends live changes as server-sent events until the client leaves
 // or is cut off for being slow (it then reconnects and re-reads the lists).
+// A principal of one township gets only the events of its sites.
 func (s *Server) stream(c echo.Context) error {
 	w := c.Response()
 	rc := http.NewResponseController(w)
@@ -218,6 +281,8 @@ func (s *Server) stream(c echo.Context) error {
 	tick := time.NewTicker(s.Heartbeat)
 	defer tick.Stop()
 	ctx := c.Request().Context()
+	tw := ownTownship(c)
+	shown := func(ev live.Event) bool { return tw == "" || s.inTownship(tw, eventSite(ev)) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -225,6 +290,9 @@ func (s *Server) stream(c echo.Context) error {
 		case <-sub.Done:
 			return nil
 		case ev := <-sub.C:
+			if !shown(ev) {
+				continue
+			}
 			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, ev.Data); err != nil {
 				return nil
 			}
@@ -232,7 +300,9 @@ func (s *Server) stream(c echo.Context) error {
 			for more := true; more; {
 				select {
 				case ev := <-sub.C:
-					fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, ev.Data)
+					if shown(ev) {
+						fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, ev.Data)
+					}
 				default:
 					more = false
 				}
@@ -320,10 +390,15 @@ func (s *Server) parcelEvents(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("parcel events: %w", err)
 	}
-	if evs == nil {
-		evs = []*hub.ParcelEvent{}
+	// A principal of one township without a site sees its township's
+	// events of the page: coarse, a page may hold fewer than limit.
+	out := []*hub.ParcelEvent{}
+	for _, e := range evs {
+		if s.inTownship(ownTownship(c), e.Site) {
+			out = append(out, e)
+		}
 	}
-	return c.JSON(http.StatusOK, evs)
+	return c.JSON(http.StatusOK, out)
 }
 
 // commandReply is a command as the API shows it, with what went wrong.
@@ -368,7 +443,14 @@ func (s *Server) sendCommand(c echo.Context) error {
 	// The server's write timeout is shorter than the longest wait.
 	http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
 	ctx := c.Request().Context()
+	by, err := actor(c)
+	if err != nil {
+		return err
+	}
 	cmd, err := s.Commands.Do(ctx, site, edge, name, args, wait)
+	if cmd.ID != "" {
+		s.audit(ctx, by, AuditCommand, site, cmd.ID, map[string]any{"edge": edge, "name": name, "args": json.RawMessage(validJSON(args))})
+	}
 	switch {
 	case errors.Is(err, command.ErrTimeout):
 		why := fmt.Sprintf("no result from %s within %v", edge, wait)
@@ -403,6 +485,15 @@ func (s *Server) getCommand(c echo.Context) error {
 	return c.JSON(http.StatusOK, commandReply{Command: cmd})
 }
 
+// validJSON is b when it is JSON, else null: what the audit entry can
+// embed of a command's arguments.
+func validJSON(b []byte) []byte {
+	if len(b) == 0 || !json.Valid(b) {
+		return []byte("null")
+	}
+	return b
+}
+
 func clip(s string) string {
 	if len(s) > 70 {
 		return s[:70] + "…"
@@ -420,6 +511,12 @@ func (s *Server) edgeTraffic(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t := s.Traffic()
+	tw := ownTownship(c)
+	t := []ingest.EdgeTraffic{}
+	for _, e := range s.Traffic() {
+		if s.inTownship(tw, e.Site) {
+			t = append(t, e)
+		}
+	}
 	return c.JSON(http.StatusOK, t[:min(limit, len(t))])
 }

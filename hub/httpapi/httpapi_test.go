@@ -34,14 +34,19 @@ func newServer(t *testing.T, ready error) (*httptest.Server, *state.State) {
 	reg.NewCounter("countylink_test_total", "A test counter.").Add(2)
 	s := &Server{State: st, Live: l, Metrics: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Ready: func() error { return ready }, Heartbeat: 50 * time.Millisecond}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
+	ts := serve(t, s, withAuth(t, s, nil))
 	return ts, st
 }
 
+// get GETs url, with the admin token of the test server it is of.
 func get(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorize(req, "")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +88,9 @@ func TestHealthzNotReady(t *testing.T) {
 
 func TestBodyLimit(t *testing.T) {
 	ts, _ := newServer(t, nil)
-	resp, err := http.Post(ts.URL+"/api/v1/sites", "application/json", strings.NewReader(strings.Repeat("x", 2<<20)))
+	req, _ := http.NewRequest("POST", ts.URL+"/api/v1/sites", strings.NewReader(strings.Repeat("x", 2<<20)))
+	authorize(req, "")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +102,9 @@ func TestBodyLimit(t *testing.T) {
 
 func TestStream(t *testing.T) {
 	ts, st := newServer(t, nil)
-	resp, err := http.Get(ts.URL + "/api/v1/stream")
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/stream", nil)
+	authorize(req, "")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,14 +217,16 @@ func newCommandServer(t *testing.T) (*httptest.Server, *fakeEdge, *sqlite.DB) {
 	edge.tracker = command.New(edge, contract.DefaultPrefix, 100, nil)
 	s := &Server{State: st, Live: live.New(), Metrics: new(metrics.Registry), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Events: db, Commands: edge.tracker}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
+	ts := serve(t, s, withAuth(t, s, db))
 	return ts, edge, db
 }
 
 func post(t *testing.T, url, body string) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	authorize(req, "")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

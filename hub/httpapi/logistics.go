@@ -12,7 +12,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/auth"
 )
 
 // SiteEditor adds and edits the sites of the network (the sites file). It
@@ -63,12 +63,10 @@ const (
 )
 
 const (
-	defaultActor = "api"      // who acts when the request does not say
-	actorHeader  = "X-User"   // the header that says who acts
-	scanEdge     = "api"      // the edge of the events the scans route records
-	scanStation  = "handheld" // their station when the device names none
-	csvBOM       = "\ufeff"   // lets Excel read a CSV file as UTF-8
-	dayLayout    = "2006-01-02"
+	scanEdge    = "api"      // the edge of the events the scans route records
+	scanStation = "handheld" // their station when the device names none
+	csvBOM      = "\ufeff"   // lets Excel read a CSV file as UTF-8
+	dayLayout   = "2006-01-02"
 )
 
 // itemStates and itemFlags are the values the item query takes.
@@ -115,50 +113,20 @@ func (s *Server) loc() *time.Location {
 	return s.Location
 }
 
-// actor is who acts in a request, as the audit log and the events record
-// it: the X-User header (1 to 64 bytes of printable ASCII without spaces
-// or letters of any script, as 王芳), "api" when the request does not say;
-// 400 for anything else.
-//
-// It is a seam: nothing checks the header yet, so it records who a caller
-// says it is, not who it is. The accounts work replaces this function
-// with the authenticated user and keeps the callers as they are; until
-// then the API must only be reachable from the hub office's network (see
-// the package doc).
+// actor is who acts in a request, as the audit log and the records
+// (runs, scans, acknowledgements) name them: the principal the route
+// rules authenticated (a person's name, "api:<token name>",
+// "kiosk:<screen>"). Every route that calls it has a rule that needs a
+// principal; without one (a route made public by mistake) it refuses.
 func actor(c echo.Context) (string, error) {
-	v := c.Request().Header.Get(actorHeader)
-	if v == "" {
-		return defaultActor, nil
+	if p := principal(c); p != nil {
+		return p.Name, nil
 	}
-	// Browsers send only Latin-1 in headers: a Chinese name comes
-	// percent-encoded (encodeURIComponent).
-	if strings.Contains(v, "%") {
-		u, err := url.PathUnescape(v)
-		if err != nil {
-			return "", badRequest("%s %q is not valid percent-encoding", actorHeader, clip(v))
-		}
-		v = u
-	}
-	if !validName(v) {
-		return "", badRequest("%s %q must be 1 to %d bytes of letters or printable ASCII without spaces", actorHeader, clip(v), maxActorLen)
-	}
-	return v, nil
+	return "", echo.NewHTTPError(http.StatusUnauthorized, "authentication required")
 }
 
-// validName reports whether v may name a person: 1 to maxActorLen bytes
-// of UTF-8, each character printable ASCII other than space, a letter or
-// mark of any script, or the middle dot of transcribed names (阿依古丽·买买提).
-func validName(v string) bool {
-	if v == "" || len(v) > maxActorLen || !utf8.ValidString(v) {
-		return false
-	}
-	for _, r := range v {
-		if (r < 0x21 || r > 0x7e) && !unicode.IsLetter(r) && !unicode.IsMark(r) && r != '·' {
-			return false
-		}
-	}
-	return true
-}
+// validName reports whether v may name a person (auth.ValidName).
+func validName(v string) bool { return auth.ValidName(v) }
 
 // validText reports whether v is free text of at most max bytes: valid
 // UTF-8 without control characters.
@@ -167,12 +135,22 @@ func validText(v string, max int) bool {
 }
 
 // decodeBody reads a JSON object of at most maxBodyBytes into v, refusing
-// unknown members: 400 naming the expected shape. An empty body is left
+// unknown members: 400 naming the expected shape, 413 when too long. An empty body is left
 // as v's zero value when optional.
 func decodeBody(c echo.Context, v any, shape string, optional bool) error {
-	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes))
+	return decodeBodyMax(c, v, shape, optional, maxBodyBytes)
+}
+
+// decodeBodyMax is decodeBody with a body of at most max bytes: 413 for
+// a longer one.
+func decodeBodyMax(c echo.Context, v any, shape string, optional bool, max int64) error {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, max))
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the body must be %s of at most %d bytes", shape, max))
+	}
 	if err != nil {
-		return badRequest("the body must be %s of at most %d bytes: %v", shape, maxBodyBytes, err)
+		return badRequest("the body must be %s: %v", shape, err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		if optional {
@@ -298,6 +276,9 @@ func (s *Server) listItems(c echo.Context) error {
 	if q.Site, err = s.siteQuery(c); err != nil {
 		return err
 	}
+	if tw := ownTownship(c); tw != "" {
+		q.Township = tw // the rules checked that a township or site given is theirs
+	}
 	for _, p := range []struct {
 		name string
 		v    *string
@@ -400,6 +381,9 @@ func (s *Server) listRuns(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if q.Site == "" {
+		q.Site = ownTownship(c) // a run's site is its township
 	}
 	if q.Route, err = idQuery(c, "route"); err != nil {
 		return err
@@ -637,6 +621,8 @@ func (s *Server) board(c echo.Context) error {
 		if err := s.township(site); err != nil {
 			return err
 		}
+	} else {
+		site = ownTownship(c) // the county's board, of a principal of one township: theirs
 	}
 	b, err := lg.Board(c.Request().Context(), site)
 	if err != nil {
@@ -710,7 +696,12 @@ func (s *Server) scan(c echo.Context) error {
 		if !validName(req.By) {
 			return badRequest("by %q must be 1 to %d bytes of letters or printable ASCII without spaces", clip(req.By), maxActorLen)
 		}
-		by = req.By
+		// A device with an API token (a village point's phone, a
+		// handheld) names the person who scanned; a person signed in
+		// scans as themselves.
+		if p := principal(c); p != nil && p.Via == auth.ViaToken {
+			by = req.By
+		}
 	}
 	now := time.Now()
 	ts := now
@@ -768,6 +759,9 @@ func (s *Server) scan(c echo.Context) error {
 		return err
 	}
 	s.State.ApplyEvents(stored)
+	if p := principal(c); p != nil {
+		s.audit(ctx, p.Name, AuditScan, site, wb, map[string]any{"kind": req.Kind, "by": by, "event": id})
+	}
 	it, err := lg.Item(ctx, wb)
 	if err != nil {
 		return err
@@ -933,6 +927,9 @@ func dayReport[T any](s *Server, c echo.Context, name string,
 	if err != nil {
 		return err
 	}
+	if own := ownTownship(c); own != "" {
+		tw = own // the rules checked that a township given is theirs
+	}
 	format, err := formatQuery(c)
 	if err != nil {
 		return err
@@ -1044,8 +1041,14 @@ func (s *Server) auditLog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if es == nil {
-		es = []hub.AuditEntry{}
+	// A township coordinator reads the entries of their township's sites
+	// (a coarse filter: a page may hold fewer than limit, and entries of
+	// no site, the logins, are the county's).
+	out := []hub.AuditEntry{}
+	for _, e := range es {
+		if s.inTownship(ownTownship(c), e.Site) {
+			out = append(out, e)
+		}
 	}
-	return c.JSON(http.StatusOK, es)
+	return c.JSON(http.StatusOK, out)
 }

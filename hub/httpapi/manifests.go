@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -59,14 +60,23 @@ func (s *Server) importManifest(c echo.Context) error {
 	if n := c.QueryParam("name"); n != "" {
 		source = "api:" + clip(n)
 	}
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, manifest.DefaultMaxBytes)
-	b, saved, err := ms.Import(c.Request().Context(), body, site, format, source)
-	if errors.Is(err, manifest.ErrFormat) {
-		return badRequest("%v", err)
-	}
+	by, err := actor(c)
 	if err != nil {
 		return err
 	}
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, manifest.DefaultMaxBytes)
+	b, saved, err := ms.Import(c.Request().Context(), body, site, format, source)
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("a manifest is at most %d bytes", manifest.DefaultMaxBytes))
+	case errors.Is(err, manifest.ErrFormat):
+		return badRequest("%v", err)
+	case err != nil:
+		return err
+	}
+	s.audit(c.Request().Context(), by, AuditManifest, b.Site, b.ID, map[string]any{"source": source, "rows": b.Report.Rows,
+		"accepted": b.Report.Accepted, "rejected": b.Report.Rejected})
 	out := map[string]any{"batch": b.ID, "site": b.Site, "report": b.Report, "saved": saved}
 	if b.Report.Accepted == 0 {
 		return c.JSON(http.StatusUnprocessableEntity, out)
@@ -86,6 +96,11 @@ func (s *Server) listManifests(c echo.Context) error {
 	limit, err := limitQuery(c, 50, 500)
 	if err != nil {
 		return err
+	}
+	if site == "" {
+		// A principal of one township lists its township's batches; a
+		// batch of several townships (site "") is the county's.
+		site = ownTownship(c)
 	}
 	bs, err := ms.Batches(c.Request().Context(), site, limit)
 	if err != nil {

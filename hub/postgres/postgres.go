@@ -221,6 +221,46 @@ var migrations = []string{
 		value      bytea NOT NULL,
 		updated_at timestamptz NOT NULL
 	);`,
+	// 3: people's accounts, their browser sessions and the API and kiosk
+	// tokens. Sessions and tokens are kept by the SHA-256 of their
+	// secret, never the secret; passwords as argon2id PHC strings.
+	`CREATE TABLE users (
+		name          text PRIMARY KEY,
+		display_name  text NOT NULL,
+		role          text COLLATE "C" NOT NULL,
+		township      text COLLATE "C" NOT NULL, -- empty for the county
+		password_hash text NOT NULL,
+		disabled      boolean NOT NULL,
+		created_at    timestamptz NOT NULL,
+		updated_at    timestamptz NOT NULL,
+		created_by    text NOT NULL,
+		password_set  timestamptz,
+		last_login    timestamptz -- NULL when never
+	);
+	CREATE TABLE sessions (
+		id_hash   text COLLATE "C" PRIMARY KEY, -- hex SHA-256 of the cookie's id
+		username  text NOT NULL,                -- empty for a kiosk session
+		token     text COLLATE "C" NOT NULL,    -- the kiosk token's id, or empty
+		created   timestamptz NOT NULL,
+		last_seen timestamptz NOT NULL,
+		expires   timestamptz NOT NULL
+	);
+	CREATE INDEX sessions_user ON sessions (username);
+	CREATE INDEX sessions_token ON sessions (token);
+	CREATE INDEX sessions_expires ON sessions (expires);
+	CREATE TABLE tokens (
+		id         text COLLATE "C" PRIMARY KEY,
+		kind       text COLLATE "C" NOT NULL, -- api, kiosk
+		name       text NOT NULL,
+		role       text COLLATE "C" NOT NULL,
+		township   text COLLATE "C" NOT NULL,
+		hash       text COLLATE "C" NOT NULL UNIQUE, -- hex SHA-256 of the secret
+		created    timestamptz NOT NULL,
+		created_by text NOT NULL,
+		expires    timestamptz, -- NULL: until revoked
+		revoked    timestamptz, -- NULL: not revoked
+		last_used  timestamptz
+	);`,
 }
 
 // Advisory lock keys (pg_advisory_xact_lock) of the hubs' database.

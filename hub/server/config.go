@@ -15,6 +15,7 @@ import (
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub/alarm"
+	"github.com/countylink/countylink/hub/auth"
 	"github.com/countylink/countylink/hub/notify"
 	"github.com/countylink/countylink/hub/pki"
 )
@@ -45,6 +46,8 @@ type Config struct {
 	Notify    notify.Config `yaml:"notify"` // where alarms are sent
 
 	Manifests ManifestsConfig `yaml:"manifests"`
+	// Auth is the people's sessions and the login limits (hub/auth).
+	Auth auth.Config `yaml:"auth"`
 	// EdgeRate is the live readings one edge may send a second, EdgeBurst
 	// how many more in a burst: the hub drops those over it, counts them
 	// per edge and raises an edge_flood alarm, so one misbehaving box cannot
@@ -184,6 +187,7 @@ func DefaultConfig() Config {
 		EdgeBurst:     1000,
 		Alarm:         alarm.DefaultConfig(),
 		Notify:        notify.DefaultConfig(),
+		Auth:          auth.DefaultConfig(),
 	}
 }
 
@@ -293,6 +297,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Manifests.Poll < 0 || (c.Manifests.Poll > 0 && c.Manifests.Poll < 100*time.Millisecond) {
 		bad("manifests.poll", "%v must be at least 100ms", c.Manifests.Poll)
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err) // it names its fields under auth.
 	}
 	if err := c.Alarm.Validate(); err != nil {
 		bad("alarm", "%v", err)

@@ -15,11 +15,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/auth"
 	"github.com/countylink/countylink/hub/broker"
 	"github.com/countylink/countylink/hub/coldlog"
 	"github.com/countylink/countylink/hub/command"
@@ -41,6 +43,10 @@ import (
 type Main struct {
 	Config Config
 	Log    *slog.Logger
+	// Demo makes, at the start, the accounts the demo is used with (an
+	// admin, a kiosk token for the wall screen, an API token for the
+	// simulated coordinators): see DemoAccess.
+	Demo bool
 
 	// Set by Open.
 	Store Store // SQLite or PostgreSQL, as store.driver says
@@ -61,6 +67,9 @@ type Main struct {
 	SortPlans *SortPlans
 	Corrector *Corrector
 	Metrics   *metrics.Registry
+	Auth      *auth.Service
+	// DemoAccess is how to sign in to the demo (with Demo).
+	DemoAccess *DemoAccess
 	// Relay keeps the replicas' live pictures whole; nil without
 	// mqtt.shared_group.
 	Relay     *relay.Relay
@@ -207,7 +216,19 @@ func (m *Main) Open() (err error) {
 	}, series, m.Store, m.State, m.Metrics, m.Log.With("component", "ingest"))
 	m.Metrics.NewGaugeFunc("countylink_hub_sse_clients", "Dashboards connected to the live stream.", func() float64 { return float64(lv.Subscribers()) })
 
-	api := &httpapi.Server{State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
+	m.Auth = auth.New(m.Store, cfg.Auth, m.Metrics, m.Log.With("component", "auth"))
+	m.Auth.PublicHTTPS = strings.HasPrefix(cfg.PublicURL, "https://")
+	if m.Demo {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		m.DemoAccess, err = m.demoAccounts(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("demo accounts: %w", err)
+		}
+	}
+	go m.Auth.Run(base, 10*time.Minute)
+
+	api := &httpapi.Server{Auth: m.Auth, State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
 		Events: m.Store, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
 		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: &SiteEditor{db: m.Store, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,

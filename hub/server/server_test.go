@@ -24,11 +24,13 @@ func startHub(t *testing.T, dataDir string) *Main {
 	cfg.Listen, cfg.DataDir, cfg.TimeZone = "127.0.0.1:0", dataDir, "Asia/Shanghai"
 	cfg.MQTT.Embedded, cfg.MQTT.EmbeddedListen = true, "127.0.0.1:0"
 	cfg.FlushInterval = 20 * time.Millisecond
-	m := &Main{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := &Main{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Demo: true}
 	if err := m.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
+	// The demo's API token (a county coordinator) for the test's requests.
+	hubTokens.Store(m.HTTPAddr, readToken(t, dataDir))
 	poll(t, "the hub subscribed", func() error {
 		if !m.Ingest.Ready() {
 			return fmt.Errorf("not subscribed")

@@ -13,7 +13,7 @@ import (
 // Store is what the hub keeps besides time series: the parcels, runs and
 // audit log, the manifests, the latest readings and edge states, the seen
 // message ids, the alarms, the sites edited through the API and named
-// values. SQLite keeps it for one hub (the embedded default, which also
+// values, and the people's accounts, sessions and tokens. SQLite keeps it for one hub (the embedded default, which also
 // keeps the time series); PostgreSQL for several hubs sharing it
 // (store.driver: postgres, with the time series in InfluxDB). Each part of
 // the hub takes only the role it needs: alarmStore, manifestStore,
@@ -25,6 +25,7 @@ type Store interface {
 	hub.AlarmStore
 	hub.KV
 	hub.SiteStore
+	hub.AccountStore
 	manifestStore
 	// SetPlaces and SetOptions give the store what it derives items
 	// with: the townships and their routes, the heaviest parcel.

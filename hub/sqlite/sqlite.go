@@ -238,6 +238,46 @@ var migrations = []string{
 		record     TEXT NOT NULL, -- hub.Site as JSON, without rooms
 		updated_ms INTEGER NOT NULL
 	) STRICT;`,
+	// 7: people's accounts, their browser sessions and the API and kiosk
+	// tokens. Sessions and tokens are kept by the SHA-256 of their
+	// secret, never the secret; passwords as argon2id PHC strings.
+	`CREATE TABLE users (
+		name            TEXT NOT NULL PRIMARY KEY,
+		display_name    TEXT NOT NULL,
+		role            TEXT NOT NULL,
+		township        TEXT NOT NULL, -- empty for the county
+		password_hash   TEXT NOT NULL,
+		disabled        INTEGER NOT NULL,
+		created_ms      INTEGER NOT NULL,
+		updated_ms      INTEGER NOT NULL,
+		created_by      TEXT NOT NULL,
+		password_set_ms INTEGER NOT NULL,
+		last_login_ms   INTEGER NOT NULL -- 0 when never
+	) STRICT;
+	CREATE TABLE sessions (
+		id_hash      TEXT NOT NULL PRIMARY KEY, -- hex SHA-256 of the cookie's id
+		username     TEXT NOT NULL,             -- empty for a kiosk session
+		token        TEXT NOT NULL,             -- the kiosk token's id, or empty
+		created_ms   INTEGER NOT NULL,
+		last_seen_ms INTEGER NOT NULL,
+		expires_ms   INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX sessions_user ON sessions (username);
+	CREATE INDEX sessions_token ON sessions (token);
+	CREATE INDEX sessions_expires ON sessions (expires_ms);
+	CREATE TABLE tokens (
+		id           TEXT NOT NULL PRIMARY KEY,
+		kind         TEXT NOT NULL, -- api, kiosk
+		name         TEXT NOT NULL,
+		role         TEXT NOT NULL,
+		township     TEXT NOT NULL,
+		hash         TEXT NOT NULL UNIQUE, -- hex SHA-256 of the secret
+		created_ms   INTEGER NOT NULL,
+		created_by   TEXT NOT NULL,
+		expires_ms   INTEGER NOT NULL, -- 0: until revoked
+		revoked_ms   INTEGER NOT NULL, -- 0: not revoked
+		last_used_ms INTEGER NOT NULL
+	) STRICT;`,
 }
 
 // DB is the hub's SQLite store. It is safe for concurrent use.

@@ -3,8 +3,9 @@
 //
 //	devsim -serve 127.0.0.1:1502 -rooms 2
 //	    serve simulated cold-room transmitters (units 1..N) over Modbus TCP
-//	devsim -county -hub http://127.0.0.1:8080 -broker tcp://127.0.0.1:18830 -day 20m
-//	    ask the hub for its sites and cold rooms, simulate each township's
+//	devsim -county -hub http://127.0.0.1:8080 -broker tcp://127.0.0.1:18830 -token-file data/demo-api-token -day 20m
+//	    ask the hub (with the API token hub -demo writes to its data
+//	    directory) for its sites and cold rooms, simulate each township's
 //	    warehouse (transmitters, a controller on RS-485, scales, scanners,
 //	    GPIO, staff sorting parcels) with one real edge agent each, and play
 //	    the county's days, a simulated day in -day of real time: trucks
@@ -49,6 +50,7 @@ func run() int {
 	rollout := flag.Duration("rollout", 6*time.Hour, "with -county: simulated time after the start (06:00 of day 1) at which phase 3 of the village points goes live; negative for never")
 	townships := flag.String("townships", "", "with -county: simulate only these townships, separated by commas")
 	hubURL := flag.String("hub", "http://127.0.0.1:8080", "with -county: the hub whose cold rooms to simulate")
+	tokenFile := flag.String("token-file", "data/demo-api-token", "with -county: the file of the API token (a county coordinator's) to call the hub with; waited for until it appears (hub -demo writes it)")
 	brokerURL := flag.String("broker", "tcp://127.0.0.1:1883", "with -county: the broker the edge agents publish to")
 	stateDir := flag.String("state", "data/edges", "with -county: state directory of the edge agents")
 	speed := flag.Float64("speed", 30, "simulated seconds per real second (cold rooms change slowly)")
@@ -80,7 +82,12 @@ func run() int {
 		if *townships != "" {
 			only = strings.Split(*townships, ",")
 		}
-		err := demo.RunCounty(ctx, log, demo.CountyOptions{Hub: *hubURL, Broker: *brokerURL, StateDir: *stateDir,
+		token, err := demo.ReadTokenFile(ctx, *tokenFile)
+		if err != nil {
+			log.Error("county simulation", "err", err)
+			return 1
+		}
+		err = demo.RunCounty(ctx, log, demo.CountyOptions{Hub: *hubURL, Token: token, Broker: *brokerURL, StateDir: *stateDir,
 			Interval: *interval, Speed: *speed, Stations: *stations, ParcelEvery: *every, Day: *day, DayConfig: &cfg,
 			Townships: only})
 		if err != nil {

@@ -5,6 +5,9 @@
 //	hub -demo                      embedded broker and store, for make run
 //	hub check-config FILE
 //	hub provision init|hub|edge|revoke|list ...   identities on the broker
+//	hub user add [-config FILE] -name NAME -role ROLE [-township ID] [-display-name TEXT]
+//	                               make an account (the first admin of an install);
+//	                               the password comes on stdin, or is made and printed
 //	hub --version
 package main
 
@@ -12,12 +15,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // time_zone works on a machine without the zone database
 
+	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/provision"
 	"github.com/countylink/countylink/hub/server"
 )
@@ -30,6 +36,9 @@ func main() { os.Exit(run(os.Args[1:])) }
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "provision" {
 		return provision.Main(args[1:], os.Stdout, os.Stderr)
+	}
+	if len(args) > 1 && args[0] == "user" && args[1] == "add" {
+		return userAdd(args[2:])
 	}
 	if len(args) > 0 && args[0] == "check-config" {
 		if len(args) != 2 {
@@ -79,12 +88,21 @@ func run(args []string) int {
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	m := &server.Main{Config: cfg, Log: log}
+	m := &server.Main{Config: cfg, Log: log, Demo: *demo}
 	if err := m.Open(); err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	fmt.Printf("\n  Dashboard: http://%s\n  MQTT broker: %s\n\n", m.HTTPAddr, m.BrokerURL)
+	fmt.Printf("\n  Dashboard: http://%s\n  MQTT broker: %s\n", m.HTTPAddr, m.BrokerURL)
+	if a := m.DemoAccess; a != nil {
+		if a.Password != "" {
+			fmt.Printf("  Login: %s / %s   (shown once; also in %s)\n", a.Admin, a.Password, a.PasswordFile)
+		} else {
+			fmt.Printf("  Login: %s, password in %s\n", a.Admin, a.PasswordFile)
+		}
+		fmt.Printf("  Wall screen (kiosk, no login): http://%s%s\n", m.HTTPAddr, a.KioskPath)
+	}
+	fmt.Println()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
@@ -92,6 +110,49 @@ func run(args []string) int {
 	if err := m.Close(); err != nil {
 		log.Error("close", "err", err)
 		return 1
+	}
+	return 0
+}
+
+// userAdd makes an account in the configured store: hub user add.
+func userAdd(args []string) int {
+	fs := flag.NewFlagSet("hub user add", flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (YAML); without it the defaults apply")
+	data := fs.String("data", "", "data directory, overrides the config's data_dir")
+	name := fs.String("name", "", "the login name (letters or printable ASCII, no spaces)")
+	role := fs.String("role", "admin", "viewer, staff, township_coordinator, county_coordinator or admin")
+	township := fs.String("township", "", "the township id, for staff and township coordinators")
+	display := fs.String("display-name", "", "the name shown on the pages")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := server.LoadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hub:", err)
+		return 1
+	}
+	if *data != "" {
+		cfg.DataDir = *data
+	}
+	password := ""
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
+		b, err := io.ReadAll(io.LimitReader(os.Stdin, 4096))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hub: password from stdin:", err)
+			return 1
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	made, err := server.AddUser(context.Background(), cfg, hub.User{Name: *name, DisplayName: *display, Role: hub.Role(*role), Township: *township},
+		password, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hub:", err)
+		return 1
+	}
+	if made != "" {
+		fmt.Printf("user %s (%s) made; password: %s\n", *name, *role, made)
+	} else {
+		fmt.Printf("user %s (%s) made\n", *name, *role)
 	}
 	return 0
 }

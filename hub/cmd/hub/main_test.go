@@ -48,3 +48,22 @@ func TestProvision(t *testing.T) {
 		}
 	}
 }
+
+func TestUserAdd(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"user", "add", "-data", dir, "-name", "root", "-role", "admin"}, 0},
+		{[]string{"user", "add", "-data", dir, "-name", "root", "-role", "admin"}, 1},                // exists
+		{[]string{"user", "add", "-data", dir, "-name", "wang", "-role", "township_coordinator"}, 1}, // no township
+		{[]string{"user", "add", "-data", dir, "-name", "has space"}, 1},
+		{[]string{"user", "add", "-data", dir, "-name", "li", "-role", "staff", "-township", "tw01"}, 0},
+		{[]string{"user", "add", "-bogus"}, 2},
+	} {
+		if got := run(tc.args); got != tc.want {
+			t.Errorf("hub %v = %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,18 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/storetest"
+)
+
+// TestAccounts runs the accounts, sessions and tokens tests shared with
+// the SQLite store.
+func TestAccounts(t *testing.T) {
+	requireServer(t)
+	storetest.Accounts(t, func(t *testing.T) hub.AccountStore {
+		db, _ := open(t)
+		return db
+	})
+}
