@@ -3,7 +3,9 @@
 // readings to the stores in batches and to the live state at once. Parcel
 // events take the same path to their store and reach the live state once
 // stored; command results go to the hub's command tracker. The ingest's
-// broker connection also carries the hub's commands to the edges (Publish).
+// broker connection is the hub's only one (a hub has one broker identity):
+// it also carries the hub's commands to the edges (Publish) and the live
+// relay between hub replicas (Config.Extra, Publish).
 package ingest
 
 import (
@@ -87,6 +89,29 @@ type Config struct {
 	// TLS, when set, is the broker connection's TLS (an ssl:// broker):
 	// the broker's CA and the hub's client certificate (pki.ClientTLS).
 	TLS *tls.Config
+	// Extra are other parts of the hub's subscriptions on this connection,
+	// never shared (the live relay between replicas): a hub has one
+	// identity, and the brokers name a session by it
+	// (use_username_as_clientid), so a second connection would take over
+	// this one's session. They are subscribed with the ingest's own
+	// filters on every (re)connect, before OnSubscribed, and dropped at a
+	// clean stop, so the persistent session keeps none of their messages
+	// while the hub is down. Their messages go to their Handle, are
+	// acknowledged at once and never reach the ingest's decoding or
+	// counters.
+	Extra []Subscription
+	// BeforeDisconnect, when set, is called as the ingest stops, after
+	// HandOver and after the writer stored what was accepted (OnStored),
+	// just before the connection closes: the relay's last message.
+	BeforeDisconnect func()
+}
+
+// Subscription is an Extra subscription: Filter at QoS, whose messages go
+// to Handle (called in arrival order; it must not block).
+type Subscription struct {
+	Filter string
+	QoS    byte
+	Handle func(topic string, payload []byte)
 }
 
 // Watcher follows readings and edge states as they arrive. Its methods
@@ -138,6 +163,7 @@ type Ingest struct {
 
 	dedup    *dedup
 	queue    chan item
+	flushReq chan chan struct{} // the writer stores what it holds and closes the channel
 	clientMu sync.Mutex
 	client   mqtt.Client
 	ready    atomic.Bool
@@ -191,7 +217,7 @@ func New(cfg Config, series hub.SeriesWriter, store Store, st *state.State, reg 
 		reasons = append(reasons, string(r))
 	}
 	in := &Ingest{cfg: cfg, series: series, store: store, state: st, log: log, traffic: newTraffic(), edgesDirty: map[[2]string]hub.EdgeState{},
-		dedup: newDedup(200_000), queue: make(chan item, cfg.QueueSize), skewLog: map[string]time.Time{},
+		dedup: newDedup(200_000), queue: make(chan item, cfg.QueueSize), flushReq: make(chan chan struct{}), skewLog: map[string]time.Time{},
 		received:      reg.NewCounter("countylink_hub_messages_received_total", "Messages received from the broker."),
 		rejected:      reg.NewCounterVec("countylink_hub_messages_rejected_total", "Messages rejected, by reason.", "reason", reasons...),
 		duplicates:    reg.NewCounter("countylink_hub_duplicates_total", "Messages dropped because their id was already seen."),
@@ -237,6 +263,9 @@ func (in *Ingest) Run(ctx context.Context) error {
 		}
 		filters[f] = 1
 	}
+	for _, x := range in.cfg.Extra {
+		filters[x.Filter] = x.QoS
+	}
 	o := mqtt.NewClientOptions().AddBroker(in.cfg.Broker).SetClientID(in.cfg.ClientID).
 		SetUsername(in.cfg.Username).SetPassword(in.cfg.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
@@ -267,7 +296,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 	// route matches to the default handler, and without one leaves it
 	// unacknowledged and unhandled: the broker counts it in flight and
 	// sends it again only on the next connection, so until then it is
-	// missing. The default handler is the same handler.
+	// missing. The default handler is the same handler, which also hands
+	// an Extra subscription's messages to theirs.
 	o.SetDefaultPublishHandler(handle)
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		// The handler must not wait on a token; subscribe from a goroutine.
@@ -296,8 +326,18 @@ func (in *Ingest) Run(ctx context.Context) error {
 	client.Connect()
 	<-ctx.Done()
 	in.ready.Store(false)
-	if in.cfg.SharedGroup != "" && in.cfg.HandOver != nil && in.cfg.HandOver() {
-		in.leaveGroup(client, filters)
+	handOver := in.cfg.SharedGroup != "" && in.cfg.HandOver != nil && in.cfg.HandOver()
+	// The writer stores and acknowledges what was accepted while the
+	// connection is open, before unsubscribing (the embedded broker refuses
+	// an UNSUBSCRIBE whose packet id a message it sent and awaits the
+	// acknowledgement of holds) and again after it, so that
+	// BeforeDisconnect sees the parcel events of the messages that were
+	// still coming (OnStored).
+	in.flushWriter()
+	in.unsubscribe(client, filters, handOver)
+	if in.cfg.BeforeDisconnect != nil {
+		in.flushWriter()
+		in.cfg.BeforeDisconnect()
 	}
 	client.Disconnect(250)
 	stopWriter()
@@ -305,23 +345,88 @@ func (in *Ingest) Run(ctx context.Context) error {
 	return nil
 }
 
-// leaveGroup drops the shared subscriptions among filters, so the broker
-// sends the group's messages to the other replicas from now on. Messages
-// already sent here and not yet acknowledged stay in the session and come
-// again when this replica is back (de-duplicated).
-func (in *Ingest) leaveGroup(c mqtt.Client, filters map[string]byte) {
-	var shared []string
+// unsubscribe drops the Extra subscriptions among filters and, with
+// leaveGroup, the shared ones, so the broker sends the group's messages to
+// the other replicas from now on. Messages already sent here and not yet
+// acknowledged stay in the session and come again when this replica is
+// back (de-duplicated).
+func (in *Ingest) unsubscribe(c mqtt.Client, filters map[string]byte, leaveGroup bool) {
+	var drop []string
+	shared := 0
 	for f := range filters {
-		if strings.HasPrefix(f, "$share/") {
-			shared = append(shared, f)
+		switch {
+		case strings.HasPrefix(f, "$share/"):
+			if leaveGroup {
+				drop = append(drop, f)
+				shared++
+			}
+		default:
+			for _, x := range in.cfg.Extra {
+				if x.Filter == f {
+					drop = append(drop, f)
+					break
+				}
+			}
 		}
 	}
-	t := c.Unsubscribe(shared...)
-	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
-		in.log.Warn("shared subscriptions not dropped; the broker keeps this replica's share until it is back", "err", t.Error())
+	if len(drop) == 0 {
 		return
 	}
-	in.log.Info("shared subscriptions handed over to the other replicas", "group", in.cfg.SharedGroup, "filters", len(shared))
+	t := c.Unsubscribe(drop...)
+	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		if shared > 0 {
+			in.log.Warn("shared subscriptions not dropped; the broker keeps this replica's share until it is back", "err", t.Error())
+		}
+		return
+	}
+	if shared > 0 {
+		in.log.Info("shared subscriptions handed over to the other replicas", "group", in.cfg.SharedGroup, "filters", shared)
+	}
+}
+
+// extra returns the Extra subscription whose filter matches topic, if any.
+func (in *Ingest) extra(topic string) *Subscription {
+	for i := range in.cfg.Extra {
+		if matches(in.cfg.Extra[i].Filter, topic) {
+			return &in.cfg.Extra[i]
+		}
+	}
+	return nil
+}
+
+// matches is MQTT topic matching with + and # (a filter matches itself).
+func matches(filter, topic string) bool {
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
+		if f == "#" {
+			return true
+		}
+		t, trest, tmore := strings.Cut(topic, "/")
+		if f != "+" && f != t {
+			return false
+		}
+		if !fmore || !tmore {
+			return fmore == tmore || frest == "#" // a/# matches a
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// flushWriter has the writer store and acknowledge what it holds now, and
+// waits for it, a few seconds at most: at a stop, so that BeforeDisconnect
+// sees those messages' parcel events (OnStored) and their acknowledgements
+// leave while the connection is open.
+func (in *Ingest) flushWriter() {
+	done := make(chan struct{})
+	select {
+	case in.flushReq <- done:
+	case <-time.After(5 * time.Second):
+		return // the writer is retrying a failed write
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
 }
 
 // Client is the ingest's broker connection; nil before Run.
@@ -329,6 +434,13 @@ func (in *Ingest) Client() mqtt.Client {
 	in.clientMu.Lock()
 	defer in.clientMu.Unlock()
 	return in.client
+}
+
+// Connected reports whether the broker connection is up (subscribed or
+// not yet).
+func (in *Ingest) Connected() bool {
+	c := in.Client()
+	return c != nil && c.IsConnectionOpen()
 }
 
 // Publish sends payload on topic at QoS 1, not retained, over the ingest's
@@ -372,6 +484,15 @@ func (in *Ingest) publish(ctx context.Context, topic string, payload []byte, ret
 // subscription calls, exported for tests and benchmarks. It blocks while
 // the writer's queue is full, which holds back the broker.
 func (in *Ingest) Handle(topic string, payload []byte, retained bool, recv time.Time, ack func()) {
+	if len(in.cfg.Extra) > 0 {
+		if x := in.extra(topic); x != nil {
+			x.Handle(topic, payload)
+			if ack != nil {
+				ack()
+			}
+			return
+		}
+	}
 	in.received.Inc()
 	if in.cfg.AutoAck && ack != nil {
 		ack()
@@ -578,6 +699,20 @@ func (in *Ingest) writeLoop(ctx context.Context) {
 			timer.Reset(in.cfg.FlushInterval)
 		case <-prune.C:
 			in.pruneSeen(ctx)
+		case done := <-in.flushReq:
+			for more := true; more; {
+				select {
+				case it := <-in.queue:
+					batch = append(batch, it)
+				default:
+					more = false
+				}
+			}
+			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			flush(fctx)
+			in.saveEdges(fctx)
+			cancel()
+			close(done)
 		case <-ctx.Done():
 			// Store what was already accepted, with a last bounded try;
 			// what fails is not acknowledged and the broker sends it again.

@@ -21,14 +21,25 @@
 // relayed again: they reach the state and the engine, not the relay's own
 // hooks.
 //
-// Messages go at QoS 1 on a clean session of their own connection. QoS 1
-// because parcel counts and acknowledgements, unlike a latest reading, are
-// not made whole by the next message; a clean session because a replica
-// that was away restores its picture from the stores, and a backlog of
-// relay messages replayed on top of that would count the same parcels
-// twice. Each message carries the sender's start time and a sequence, so a
-// message the broker sends again is applied once and a lost one is
-// counted.
+// The relay has no broker connection of its own: it rides on the hub's
+// one, the ingest's, which subscribes Filter unshared with its own filters
+// on every (re)connect (ingest.Config.Extra, messages to Receive; then
+// Subscribed) and publishes the relay's messages (Publisher). A hub has
+// one broker identity (_hub.<name>, a client certificate or a password
+// login), and both brokers name a session by it (Mosquitto's
+// use_username_as_clientid, the embedded broker's secure mode): a second
+// connection under it would take over the ingest's session, and the two
+// would keep throwing each other off.
+//
+// Messages go at QoS 1, not retained: parcel counts and acknowledgements,
+// unlike a latest reading, are not made whole by the next message. The
+// ingest's session is persistent, but a replica that was away restores its
+// picture from the stores, and a backlog of relay messages replayed on top
+// of that would count the same parcels twice: the ingest drops the relay's
+// subscription at a clean stop, and a message sent before this replica
+// started (kept for it after a crash) is dropped as a duplicate. Each
+// message carries the sender's start time and a sequence, so a message the
+// broker sends again is applied once and a lost one is counted.
 //
 // A replica that stops tells the others (Leaving) and, when another is
 // still there, lets the ingest drop its shared subscriptions before it
@@ -36,5 +47,8 @@
 // session's turn in the group and queues its share for it, so without that
 // the others would miss that share until the replica came back. The last
 // replica keeps its subscriptions, so its share waits for it rather than
-// being dropped by the broker for want of a subscriber.
+// being dropped by the broker for want of a subscriber. The ingest then
+// stores what it accepted and, still connected, has the relay send its
+// last message (Leave: what is pending, parcel events just stored
+// included) before it disconnects.
 package relay

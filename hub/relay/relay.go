@@ -9,20 +9,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub"
 	"github.com/countylink/countylink/hub/alarm"
 	"github.com/countylink/countylink/hub/metrics"
 )
 
-// Config is the relay's broker connection and pace.
+// Config is the relay's topic and pace. The relay has no broker
+// connection of its own: it rides on the ingest's (Publisher, Filter,
+// Receive, Subscribed).
 type Config struct {
-	Broker      string // tcp://host:1883, the broker the replicas ingest from
-	ClientID    string // unique per replica, and not the ingest's
-	Username    string
-	Password    string
 	TopicPrefix string
 	// Replica names this replica on its topic: a contract id, unique
 	// among the replicas.
@@ -40,6 +36,14 @@ type Config struct {
 	// while the broker is away; those beyond are not relayed (counted).
 	// Default 20,000.
 	MaxEvents int
+}
+
+// Publisher is the hub's one broker connection (*ingest.Ingest): Publish
+// sends at QoS 1, not retained, and waits for the broker's
+// acknowledgement; Connected reports whether the connection is up.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte) error
+	Connected() bool
 }
 
 // State is the replica's live picture that relayed updates go to
@@ -140,9 +144,9 @@ type Relay struct {
 	boot   int64
 	now    func() time.Time
 
-	clientMu sync.Mutex
-	client   mqtt.Client
-	ready    atomic.Bool
+	pubMu sync.Mutex
+	pub   Publisher // set by Run
+	ready atomic.Bool
 
 	kick     chan struct{} // an update after a quiet spell
 	mu       sync.Mutex
@@ -167,7 +171,7 @@ type Relay struct {
 }
 
 // New prepares a relay that applies the others' updates to st, w and al
-// (each may be nil); Run connects it.
+// (each may be nil); Run sends through the hub's connection.
 func New(cfg Config, st State, w Watcher, al Alarms, reg *metrics.Registry, log *slog.Logger) *Relay {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 250 * time.Millisecond
@@ -190,7 +194,7 @@ func New(cfg Config, st State, w Watcher, al Alarms, reg *metrics.Registry, log 
 		sent:          reg.NewCounter("countylink_hub_relay_messages_sent_total", "Live relay messages this replica sent to the other replicas."),
 		received:      reg.NewCounter("countylink_hub_relay_messages_received_total", "Live relay messages from the other replicas applied here."),
 		bad:           reg.NewCounterVec("countylink_hub_relay_messages_bad_total", "Live relay messages dropped as bad (oversize, not JSON, wrong version, topic or content), by reason.", "reason", reasons...),
-		duplicates:    reg.NewCounter("countylink_hub_relay_messages_duplicate_total", "Live relay messages received again (QoS 1) or from a replica's earlier run, dropped."),
+		duplicates:    reg.NewCounter("countylink_hub_relay_messages_duplicate_total", "Live relay messages received again (QoS 1), from a replica's earlier run or sent before this replica started (its stores had them), dropped."),
 		missed:        reg.NewCounter("countylink_hub_relay_messages_missed_total", "Live relay messages of other replicas that never arrived (gaps in their sequence)."),
 		publishErrors: reg.NewCounter("countylink_hub_relay_publish_errors_total", "Live relay messages the broker did not acknowledge (lost for the other replicas' live picture)."),
 		dropped:       reg.NewCounter("countylink_hub_relay_updates_dropped_total", "Updates not relayed: over the held parcel events while the broker was away, or too large for a message."),
@@ -202,42 +206,36 @@ func New(cfg Config, st State, w Watcher, al Alarms, reg *metrics.Registry, log 
 	return r
 }
 
-// Ready reports whether the relay is subscribed to the other replicas.
-func (r *Relay) Ready() bool { return r.ready.Load() }
+// Filter is the subscription the hub's connection makes for the relay,
+// unshared, at QoS 1 (ingest.Config.Extra); its messages go to Receive.
+func (r *Relay) Filter() string { return contract.HubLiveFilter(r.cfg.TopicPrefix) }
 
-// Run connects to the broker and relays until ctx is done, then sends what
-// is pending and disconnects.
-func (r *Relay) Run(ctx context.Context) {
-	filter := contract.HubLiveFilter(r.cfg.TopicPrefix)
-	handle := func(_ mqtt.Client, m mqtt.Message) { r.Handle(m.Topic(), m.Payload(), r.now()) }
-	o := mqtt.NewClientOptions().AddBroker(r.cfg.Broker).SetClientID(r.cfg.ClientID).
-		SetUsername(r.cfg.Username).SetPassword(r.cfg.Password).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(true)
-	o.SetDefaultPublishHandler(handle)
-	o.SetOnConnectHandler(func(c mqtt.Client) {
-		go func() {
-			t := c.Subscribe(filter, 1, handle)
-			t.Wait()
-			if err := t.Error(); err != nil {
-				r.log.Error("relay subscribe failed", "filter", filter, "err", err)
-				return
-			}
-			r.ready.Store(true)
-			r.announce.Store(true)
-			r.log.Info("relay subscribed", "replica", r.cfg.Replica, "filter", filter)
-		}()
-	})
-	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-		r.ready.Store(false)
-		r.log.Warn("relay lost the broker", "err", err)
-	})
-	c := mqtt.NewClient(o)
-	r.clientMu.Lock()
-	r.client = c
-	r.clientMu.Unlock()
-	c.Connect()
+// Receive applies a message on Filter as it arrives.
+func (r *Relay) Receive(topic string, payload []byte) { r.Handle(topic, payload, r.now()) }
+
+// Subscribed is told each time the hub's connection has (re)subscribed,
+// Filter with the rest (the ingest's OnSubscribed): the relay announces
+// itself at its next tick.
+func (r *Relay) Subscribed() {
+	r.ready.Store(true)
+	r.announce.Store(true)
+	r.log.Info("relay subscribed", "replica", r.cfg.Replica, "filter", r.Filter())
+}
+
+// Ready reports whether the relay is subscribed to the other replicas: the
+// hub's connection subscribed Filter once and is up.
+func (r *Relay) Ready() bool {
+	p := r.publisher()
+	return r.ready.Load() && p != nil && p.Connected()
+}
+
+// Run relays through pub, the hub's connection, until ctx is done. It
+// sends nothing after that: the last message goes out from HandOver and
+// Leave, which the ingest calls before it disconnects.
+func (r *Relay) Run(ctx context.Context, pub Publisher) {
+	r.pubMu.Lock()
+	r.pub = pub
+	r.pubMu.Unlock()
 	// Messages go at least an interval apart: at the timer, or at once
 	// for an update after a quiet spell.
 	timer := time.NewTimer(r.cfg.Interval)
@@ -246,9 +244,6 @@ func (r *Relay) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.flush(false)
-			r.ready.Store(false)
-			c.Disconnect(250)
 			return
 		case <-r.kick:
 			if time.Since(last) < r.cfg.Interval {
@@ -346,10 +341,10 @@ func (r *Relay) Acked(a alarm.Alarm) {
 		By: a.Acked.By, Comment: a.Acked.Comment, At: a.Acked.At})
 }
 
-func (r *Relay) mqttClient() mqtt.Client {
-	r.clientMu.Lock()
-	defer r.clientMu.Unlock()
-	return r.client
+func (r *Relay) publisher() Publisher {
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	return r.pub
 }
 
 // flush sends what is pending, or a heartbeat when nothing was for
@@ -359,8 +354,8 @@ func (r *Relay) mqttClient() mqtt.Client {
 func (r *Relay) flush(leaving bool) bool {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	c := r.mqttClient()
-	if c == nil || !c.IsConnectionOpen() {
+	pub := r.publisher()
+	if pub == nil || !pub.Connected() {
 		return false
 	}
 	now := r.now()
@@ -380,7 +375,6 @@ func (r *Relay) flush(leaving bool) bool {
 	}
 	msgs := r.split(hdr, p)
 	topic := contract.HubLiveTopic(r.cfg.TopicPrefix, r.cfg.Replica)
-	toks := make([]mqtt.Token, 0, len(msgs))
 	for i := range msgs {
 		r.seq++
 		msgs[i].Seq = r.seq
@@ -389,12 +383,12 @@ func (r *Relay) flush(leaving bool) bool {
 			r.log.Error("relay message not encoded", "err", err)
 			continue
 		}
-		toks = append(toks, c.Publish(topic, 1, false, b))
-	}
-	for _, t := range toks {
-		if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = pub.Publish(ctx, topic, b)
+		cancel()
+		if err != nil {
 			r.publishErrors.Inc()
-			r.log.Warn("relay message not acknowledged by the broker; the other replicas miss it", "err", t.Error())
+			r.log.Warn("relay message not acknowledged by the broker; the other replicas miss it", "err", err)
 			continue
 		}
 		r.sent.Inc()
@@ -442,6 +436,13 @@ func (r *Relay) Handle(topic string, payload []byte, recv time.Time) {
 	if err != nil {
 		r.bad.Inc(string(contract.ReasonOf(err)))
 		r.log.Warn("relay message dropped", "topic", clip(topic), "bytes", len(payload), "err", err)
+		return
+	}
+	if m.Sent.UnixNano() < r.boot {
+		// Kept for the hub's persistent session while it was down (it
+		// stopped without dropping the relay's subscription): what it
+		// carries was stored, and this replica restored it at start.
+		r.duplicates.Inc()
 		return
 	}
 	if !r.admit(m, recv) {
@@ -603,8 +604,8 @@ func (r *Relay) Others() []string {
 	return out
 }
 
-// HandOver is called as the hub stops, before the ingest disconnects (its
-// Config.HandOver). It sends what is pending with a leaving notice, waits
+// HandOver is called as the hub stops, before the ingest leaves the shared
+// group and disconnects (its Config.HandOver). It sends what is pending with a leaving notice, waits
 // for the notices of replicas stopping at the same time, and reports
 // whether another replica is still there to take this one's share of the
 // edges' messages: then the ingest drops its shared subscriptions. When
@@ -623,4 +624,16 @@ func (r *Relay) HandOver() bool {
 	others := r.Others()
 	r.log.Info("relay hand-over", "replica", r.cfg.Replica, "others", others)
 	return len(others) > 0
+}
+
+// Leave sends what is pending, marked leaving, as the last message before
+// the hub's connection closes (the ingest's Config.BeforeDisconnect, after
+// HandOver and after the ingest stored what it had accepted).
+func (r *Relay) Leave() {
+	r.mu.Lock()
+	empty := r.pend.empty()
+	r.mu.Unlock()
+	if !empty {
+		r.flush(true)
+	}
 }

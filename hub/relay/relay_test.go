@@ -34,12 +34,13 @@ type replica struct {
 	live   *live.Hub
 	engine *alarm.Engine
 	reg    *metrics.Registry
+	broker string
 }
 
 func newReplica(t *testing.T, brokerURL, id string) *replica {
 	t.Helper()
 	list := sites.Demo()
-	rp := &replica{live: live.New(), reg: new(metrics.Registry)}
+	rp := &replica{live: live.New(), reg: new(metrics.Registry), broker: brokerURL}
 	rp.state = state.New(list, rp.live)
 	cfg := alarm.DefaultConfig()
 	cfg.EdgeOfflineAfter = time.Millisecond
@@ -47,19 +48,50 @@ func newReplica(t *testing.T, brokerURL, id string) *replica {
 	if err := rp.engine.SetRules(sites.Rules(list)); err != nil {
 		t.Fatal(err)
 	}
-	rp.Relay = New(Config{Broker: brokerURL, ClientID: id + "-relay", Replica: id, Interval: 50 * time.Millisecond, Heartbeat: time.Hour},
+	rp.Relay = New(Config{Replica: id, Interval: 50 * time.Millisecond, Heartbeat: time.Hour},
 		rp.state, rp.engine, rp.engine, rp.reg, quiet())
 	return rp
 }
+
+// conn stands for the hub's one broker connection (the ingest) in these
+// tests: a client that subscribes the relay's Filter on every connect,
+// hands its messages to Receive, tells Subscribed, and publishes for the
+// relay at QoS 1, not retained.
+type conn struct{ c mqtt.Client }
+
+func (c conn) Publish(ctx context.Context, topic string, payload []byte) error {
+	t := c.c.Publish(topic, 1, false, payload)
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c conn) Connected() bool { return c.c.IsConnectionOpen() }
 
 // run connects the replica's relay until the test ends and waits until it
 // is subscribed.
 func (rp *replica) run(t *testing.T) {
 	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(rp.broker).SetClientID(rp.cfg.Replica).SetCleanSession(true).SetOrderMatters(true)
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		go func() {
+			tok := c.Subscribe(rp.Filter(), 1, func(_ mqtt.Client, m mqtt.Message) { rp.Receive(m.Topic(), m.Payload()) })
+			if tok.Wait() && tok.Error() == nil {
+				rp.Subscribed()
+			}
+		}()
+	})
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { rp.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	go func() { rp.Run(ctx, conn{c}); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; c.Disconnect(0) })
 	waitFor(t, 5*time.Second, "relay subscribed", func() error {
 		if !rp.Ready() {
 			return fmt.Errorf("not ready")
@@ -238,8 +270,9 @@ func message(seq uint64, mutate func(m *Message)) []byte {
 }
 
 // TestHandleRefuses: a malformed, oversize or otherwise bad relay message
-// is counted by reason and dropped; its own messages, one received again
-// and one from a replica's earlier run are dropped; a gap is counted.
+// is counted by reason and dropped; its own messages, one received again,
+// one from a replica's earlier run and one sent before this replica
+// started are dropped; a gap is counted.
 func TestHandleRefuses(t *testing.T) {
 	rp := newReplica(t, "tcp://127.0.0.1:1", "hub-b")
 	topic := contract.HubLiveTopic(contract.DefaultPrefix, "hub-a")
@@ -295,6 +328,13 @@ func TestHandleRefuses(t *testing.T) {
 	}
 	if v := room(rp.state, "tw01", "cr1"); v.Temperature == nil || *v.Temperature != 2 {
 		t.Errorf("room shows %+v; want the restarted replica's reading, 2", v)
+	}
+	// One the hub's persistent session kept while this replica was down
+	// (it crashed with the relay's subscription): sent before this replica
+	// started, whose stores had what it carries.
+	rp.Handle(topic, message(3, func(m *Message) { m.Boot, m.Sent = 2, time.Unix(0, rp.boot).Add(-time.Second) }), time.Now())
+	if rp.received.Value() != 3 || rp.duplicates.Value() != 3 {
+		t.Errorf("a message sent before this replica started: received %d duplicates %d; want 3 3", rp.received.Value(), rp.duplicates.Value())
 	}
 }
 

@@ -194,21 +194,29 @@ func (m *Main) Open() (err error) {
 	var watcher ingest.Watcher = watch
 	var onStored func([]*hub.ParcelEvent)
 	var handOver func() bool
+	var beforeDisconnect func()
+	var extra []ingest.Subscription
+	onRelay := func() {}
 	if cfg.MQTT.SharedGroup != "" {
 		// Replicas sharing the edges' messages relay to each other what
-		// they applied, on a connection of the relay's own.
-		m.Relay = relay.New(relay.Config{Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID + "-relay",
-			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, TopicPrefix: cfg.MQTT.TopicPrefix, Replica: cfg.MQTT.Replica()},
+		// they applied, over the ingest's connection: a hub has one broker
+		// identity, and a second connection under it would take over the
+		// first's session.
+		m.Relay = relay.New(relay.Config{TopicPrefix: cfg.MQTT.TopicPrefix, Replica: cfg.MQTT.Replica()},
 			m.State, watch.relayed(), relayedAcks{m.Alarms}, m.Metrics, m.Log.With("component", "relay"))
-		watcher, onStored, handOver = watchers{watch, m.Relay}, m.Relay.Events, m.Relay.HandOver
+		watcher, onStored, handOver, beforeDisconnect = watchers{watch, m.Relay}, m.Relay.Events, m.Relay.HandOver, m.Relay.Leave
+		extra = []ingest.Subscription{{Filter: m.Relay.Filter(), QoS: 1, Handle: m.Relay.Receive}}
+		onRelay = m.Relay.Subscribed
 	}
 	m.Ingest = ingest.New(ingest.Config{
 		Broker: m.BrokerURL, ClientID: cfg.MQTT.ClientID, Username: mqttUser, Password: mqttPassword, TLS: mqttTLS,
 		TopicPrefix: cfg.MQTT.TopicPrefix, SharedGroup: cfg.MQTT.SharedGroup,
 		BatchSize: cfg.BatchSize, FlushInterval: cfg.FlushInterval, MaxSkew: cfg.MaxClockSkew, SeenStore: m.Store, AutoAck: cfg.MQTT.AutoAck,
 		Results: m.Commands, Watcher: watcher, OnEvent: m.Corrector.Event, OnStored: onStored, HandOver: handOver,
+		Extra: extra, BeforeDisconnect: beforeDisconnect,
 		EdgeRate: cfg.EdgeRate, EdgeBurst: cfg.EdgeBurst, OnFlood: m.Alarms.Engine.EdgeFlood,
 		OnSubscribed: func() {
+			onRelay()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			m.SortPlans.RetainAll(ctx)
@@ -259,11 +267,13 @@ func (m *Main) Open() (err error) {
 	}()
 	go func() { m.Ingest.Run(base); m.done <- struct{}{} }()
 	if m.Relay != nil {
-		// The relay outlives the ingest, whose stop asks it to hand over.
+		// The relay sends through the ingest, whose stop has it send its
+		// last message (HandOver, Leave) before disconnecting; it paces
+		// until the ingest is done.
 		var rctx context.Context
 		rctx, m.relayStop = context.WithCancel(context.Background())
 		m.relayDone = make(chan struct{})
-		go func() { m.Relay.Run(rctx); close(m.relayDone) }()
+		go func() { m.Relay.Run(rctx, m.Ingest); close(m.relayDone) }()
 	}
 	m.alarmsRun = true
 	go m.Alarms.run(base)
