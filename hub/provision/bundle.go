@@ -7,8 +7,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/hub/pki"
 )
+
+// LocalEdges is the directory of the PKI directory where a hub whose
+// edges run on its own machine (hub -demo and its simulated county) keeps
+// their bundles, one directory per identity.
+const LocalEdges = "edges"
+
+// LocalBundle is the directory of id's bundle in the PKI directory dir:
+// dir/edges/<site>.<edge>.
+func LocalBundle(dir string, id contract.Identity) string {
+	return filepath.Join(dir, LocalEdges, id.String())
+}
 
 // Files of an edge's bundle, copied to the box's configuration directory.
 const (

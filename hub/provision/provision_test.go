@@ -228,6 +228,28 @@ func chain(t *testing.T, c *Credentials) []*x509.Certificate {
 	return []*x509.Certificate{cert}
 }
 
+// TestPerSite: a kind of device every site has one of ("vp", a village
+// point's phone) may share its edge id across sites when asked; each
+// identity is still its own, and the second of a site is refused.
+func TestPerSite(t *testing.T) {
+	_, r := initDir(t)
+	now := time.Now()
+	for _, site := range []string{"tw01-v01", "tw01-v02"} {
+		if _, err := r.Issue(contract.EdgeIdentity(site, "vp"), IssueOptions{PerSite: true}, now); err != nil {
+			t.Fatalf("%s.vp: %v", site, err)
+		}
+	}
+	if _, err := r.Issue(contract.EdgeIdentity("tw01-v03", "vp"), IssueOptions{}, now); err == nil || !strings.Contains(err.Error(), "unique") {
+		t.Errorf("a shared edge id without PerSite: %v", err)
+	}
+	if _, err := r.Issue(contract.EdgeIdentity("tw01-v01", "vp"), IssueOptions{PerSite: true}, now); err == nil {
+		t.Error("tw01-v01.vp issued twice")
+	}
+	if got := LocalBundle("/p", contract.EdgeIdentity("tw01-v01", "vp")); got != filepath.Join("/p", LocalEdges, "tw01-v01.vp") {
+		t.Errorf("LocalBundle: %s", got)
+	}
+}
+
 func TestWriteEdge(t *testing.T) {
 	_, r := initDir(t)
 	c, err := r.Issue(e1, IssueOptions{Cert: true, Password: true}, time.Now())

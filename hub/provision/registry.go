@@ -226,6 +226,11 @@ type IssueOptions struct {
 	// Renew issues new credentials to an identity that has them already;
 	// the old certificate stays valid until it expires or is revoked.
 	Renew bool
+	// PerSite lets the edge id be one that other sites have too: it names
+	// a kind of device each site has one of (a village point's phone,
+	// "vp"), and only <site>.<edge> is unique. Edge boxes keep ids unique
+	// in the county.
+	PerSite bool
 	// Validity of the certificate (default pki.ClientValidity); NotBefore
 	// and NotAfter, when set, replace it (tests issue expired ones).
 	Validity            time.Duration
@@ -248,7 +253,7 @@ func (r *Registry) Issue(id contract.Identity, o IssueOptions, now time.Time) (*
 		if id.Hub {
 			e.Kind = KindHub
 		}
-		if !id.Hub {
+		if !id.Hub && !o.PerSite {
 			for _, other := range r.reg.Entries {
 				if oid := other.ID(); other.Active() && !oid.Hub && oid.Edge == id.Edge {
 					return nil, fmt.Errorf("provision: edge id %q is already provisioned for site %q: edge ids are unique in the county", id.Edge, oid.Site)

@@ -40,6 +40,12 @@ type DemoAccess struct {
 	PasswordFile string
 	KioskPath    string // the wall screen's path, with its kiosk token
 	APITokenFile string // the demo bots' API token
+	// PKIDir is the demo's county CA and registry (mqtt.embedded_pki_dir),
+	// EdgesDir its clients' bundles, one per identity, Identities how many
+	// are active and BrokerTLSURL where the clients connect; empty when
+	// the embedded broker runs open.
+	PKIDir, EdgesDir, BrokerTLSURL string
+	Identities                     int
 }
 
 // RandomPassword is a password of n characters a person can type: letters

@@ -193,6 +193,9 @@ type SiteEditor struct {
 	db    siteStore
 	state *state.State
 	log   *slog.Logger
+	// saved, when set, is told of each site saved (the demo issues the
+	// new site's clients their identities).
+	saved func(hub.Site)
 }
 
 // PutSite adds or changes a site. A site may not change kind, and the
@@ -225,6 +228,9 @@ func (e *SiteEditor) PutSite(ctx context.Context, s hub.Site, by string) (bool, 
 		e.log.Error("site change not audited", "site", s.ID, "err", err)
 	}
 	e.log.Info("site saved", "site", s.ID, "kind", s.Kind, "created", created, "by", by)
+	if e.saved != nil {
+		e.saved(s)
+	}
 	return created, nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/countylink/countylink/hub/manifest"
 	"github.com/countylink/countylink/hub/metrics"
 	"github.com/countylink/countylink/hub/postgres"
+	"github.com/countylink/countylink/hub/provision"
 	"github.com/countylink/countylink/hub/relay"
 	"github.com/countylink/countylink/hub/sites"
 	"github.com/countylink/countylink/hub/sqlite"
@@ -76,6 +77,7 @@ type Main struct {
 	HTTPAddr  string // the address actually listened on
 	BrokerURL string
 
+	demoPKI      *demoPKI
 	influxReader *influx.Reader
 	alarmsRun    bool
 	ln           net.Listener
@@ -135,6 +137,20 @@ func (m *Main) Open() (err error) {
 	}
 	m.Store.SetOptions(timeline.Options{MaxParcelKg: cfg.ParcelMaxKg})
 
+	if m.Demo && cfg.MQTT.Embedded && cfg.MQTT.EmbeddedPKIDir != "" {
+		// The demo secures its embedded broker with a CA of its own and
+		// an identity for every client the demo county runs.
+		if m.demoPKI, err = openDemoPKI(cfg.MQTT.EmbeddedPKIDir, cfg.MQTT.EmbeddedTLSListen, cfg.MQTT.TopicPrefix, m.Log); err != nil {
+			return fmt.Errorf("demo PKI: %w", err)
+		}
+		n, err := m.demoPKI.ensure(m.State.AllSites())
+		if err != nil {
+			return fmt.Errorf("demo PKI: %w", err)
+		}
+		if n > 0 {
+			m.Log.Info("demo: client certificates issued", "identities", n, "dir", filepath.Join(cfg.MQTT.EmbeddedPKIDir, provision.LocalEdges))
+		}
+	}
 	m.BrokerURL = cfg.MQTT.Broker
 	mqttUser, mqttPassword, mqttTLS, err := m.startBroker()
 	if err != nil {
@@ -233,13 +249,17 @@ func (m *Main) Open() (err error) {
 		if err != nil {
 			return fmt.Errorf("demo accounts: %w", err)
 		}
+		if m.demoPKI != nil {
+			m.DemoAccess.PKIDir, m.DemoAccess.Identities = m.demoPKI.dir, m.demoPKI.count()
+			m.DemoAccess.EdgesDir, m.DemoAccess.BrokerTLSURL = filepath.Join(m.demoPKI.dir, provision.LocalEdges), m.Broker.TLSURL()
+		}
 	}
 	go m.Auth.Run(base, 10*time.Minute)
 
 	api := &httpapi.Server{Auth: m.Auth, State: m.State, Live: lv, Metrics: m.Metrics, Log: m.Log.With("component", "http"), Ready: m.ready,
 		Events: m.Store, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
-		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: &SiteEditor{db: m.Store, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
+		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: m.siteEditor(), Location: m.State.Location,
 		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location}}
 	if m.Relay != nil {
 		api.ColdChain.OnAck = m.Relay.Acked

@@ -2,7 +2,9 @@
 // stores them, and serves the API and the dashboard.
 //
 //	hub -config /etc/countylink/hub.yaml
-//	hub -demo                      embedded broker and store, for make run
+//	hub -demo                      embedded broker and store, for make run: a county CA
+//	                               and every simulated client's credentials in data/pki,
+//	                               the broker's TLS listener for them (-broker-tls-listen)
 //	hub check-config FILE
 //	hub provision init|hub|edge|revoke|list ...   identities on the broker
 //	hub user add [-config FILE] -name NAME -role ROLE [-township ID] [-display-name TEXT]
@@ -19,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // time_zone works on a machine without the zone database
@@ -58,6 +61,7 @@ func run(args []string) int {
 	listen := fs.String("listen", "", "HTTP address, overrides the config's listen")
 	data := fs.String("data", "", "data directory, overrides the config's data_dir")
 	brokerListen := fs.String("broker-listen", "", "embedded broker address, overrides mqtt.embedded_listen")
+	brokerTLSListen := fs.String("broker-tls-listen", "", "embedded broker's TLS address (client certificates), overrides mqtt.embedded_tls_listen; -demo's default 127.0.0.1:8883")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -75,9 +79,22 @@ func run(args []string) int {
 		cfg.MQTT.Embedded = true
 		cfg.DataDir = "data"
 	}
-	for flagVal, dst := range map[string]*string{*listen: &cfg.Listen, *data: &cfg.DataDir, *brokerListen: &cfg.MQTT.EmbeddedListen} {
-		if flagVal != "" {
-			*dst = flagVal
+	// A slice, not a map keyed by the values: two flags may have the same
+	// value (127.0.0.1:0).
+	for _, f := range []struct{ val, dst *string }{{listen, &cfg.Listen}, {data, &cfg.DataDir},
+		{brokerListen, &cfg.MQTT.EmbeddedListen}, {brokerTLSListen, &cfg.MQTT.EmbeddedTLSListen}} {
+		if *f.val != "" {
+			*f.dst = *f.val
+		}
+	}
+	if *demo {
+		// The demo's broker is secured as an install's is: its own CA,
+		// made at the first start, and an identity per simulated client.
+		if cfg.MQTT.EmbeddedPKIDir == "" {
+			cfg.MQTT.EmbeddedPKIDir = filepath.Join(cfg.DataDir, "pki")
+		}
+		if cfg.MQTT.EmbeddedTLSListen == "" {
+			cfg.MQTT.EmbeddedTLSListen = "127.0.0.1:8883"
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -101,6 +118,11 @@ func run(args []string) int {
 			fmt.Printf("  Login: %s, password in %s\n", a.Admin, a.PasswordFile)
 		}
 		fmt.Printf("  Wall screen (kiosk, no login): http://%s%s\n", m.HTTPAddr, a.KioskPath)
+		if a.PKIDir != "" {
+			fmt.Printf("  Edges connect to %s with client certificates; no anonymous client gets in.\n", a.BrokerTLSURL)
+			fmt.Printf("  County CA (ca.key, keep it): %s   identities: hub provision list -dir %s\n", a.PKIDir, a.PKIDir)
+			fmt.Printf("  Edge credentials (%d, keys 0600): %s/<site>.<edge>/\n", a.Identities, a.EdgesDir)
+		}
 	}
 	fmt.Println()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
