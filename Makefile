@@ -12,8 +12,9 @@ LDFLAGS   := -s -w -X github.com/countylink/countylink/edge/agent.Version=$(VERS
 GOPATHBIN := $(shell $(GO) env GOPATH)/bin
 INFLUXD   := $(GOPATHBIN)/influxd
 
-HTTP_LISTEN   ?= 127.0.0.1:8080
-BROKER_LISTEN ?= 127.0.0.1:18830
+HTTP_LISTEN       ?= 127.0.0.1:8080
+BROKER_LISTEN     ?= 127.0.0.1:18830
+BROKER_TLS_LISTEN ?= 127.0.0.1:18883
 
 .PHONY: all build cross run test test-short deps vet fuzz bench screenshots clean
 
@@ -32,12 +33,14 @@ cross:
 # store (data in ./data), and a simulated edge agent per township. The hub
 # prints the admin's login (first start; then it is in data/admin-password)
 # and the wall screen's kiosk URL; devsim calls the API with the token it
-# writes to data/demo-api-token. Ctrl-C stops both.
+# writes to data/demo-api-token. The broker is secured: at its first start
+# the hub makes a county CA and a certificate for every simulated client
+# (data/pki), which devsim's clients log in with over TLS. Ctrl-C stops both.
 run: build
 	@echo "Starting the hub (dashboard http://$(HTTP_LISTEN)) and 19 simulated township warehouses; Ctrl-C stops."
 	@trap 'kill -INT $$hub $$sim 2>/dev/null; wait' INT TERM; \
-	$(BIN)/hub -demo -listen $(HTTP_LISTEN) -broker-listen $(BROKER_LISTEN) & hub=$$!; \
-	$(BIN)/devsim -county -hub http://$(HTTP_LISTEN) -broker tcp://$(BROKER_LISTEN) -state data/edges -token-file data/demo-api-token & sim=$$!; \
+	$(BIN)/hub -demo -listen $(HTTP_LISTEN) -broker-listen $(BROKER_LISTEN) -broker-tls-listen $(BROKER_TLS_LISTEN) & hub=$$!; \
+	$(BIN)/devsim -county -hub http://$(HTTP_LISTEN) -broker ssl://$(BROKER_TLS_LISTEN) -pki data/pki -state data/edges -token-file data/demo-api-token & sim=$$!; \
 	wait $$hub; kill -INT $$sim 2>/dev/null; wait $$sim
 
 # Real services the integration tests start on their own ports.

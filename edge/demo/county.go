@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/edge/agent"
 	"github.com/countylink/countylink/edge/sim"
 	"github.com/countylink/countylink/hub"
@@ -29,8 +30,12 @@ type CountyOptions struct {
 	// Token is the API token the simulated coordinators call the hub
 	// with: a county coordinator's (hub -demo writes one to
 	// data_dir/demo-api-token; see ReadTokenFile).
-	Token    string
-	Broker   string // the broker of the agents and the village points
+	Token  string
+	Broker string // the broker of the agents and the village points
+	// PKIDir, when set, is the hub's PKI directory (hub -demo's data/pki)
+	// in which every simulated client finds its own certificate and key
+	// (see Credentials) to log in over TLS with: Broker is then ssl://.
+	PKIDir   string
 	Prefix   string // topic prefix; default contract.DefaultPrefix
 	StateDir string // one directory per edge below it
 	Interval time.Duration
@@ -156,7 +161,7 @@ func StartCounty(ctx context.Context, log *slog.Logger, opt CountyOptions) (*Cou
 		cfg = *opt.DayConfig
 	}
 	c := &County{opt: opt, cfg: cfg, log: log, api: newHubAPI(opt.Hub, opt.Token), byID: map[string]*township{}}
-	c.net = newMQTTNet(opt.Broker, opt.Prefix, log)
+	c.net = newMQTTNet(opt.Broker, opt.Prefix, opt.PKIDir, log)
 	factor := float64(24*time.Hour) / float64(opt.Day)
 	// The clock starts for real once the warehouses run; this one sets
 	// the paces they are built with.
@@ -187,6 +192,14 @@ func StartCounty(ctx context.Context, log *slog.Logger, opt CountyOptions) (*Cou
 		return nil, fmt.Errorf("demo: the hub at %s lists no township to simulate", opt.Hub)
 	}
 
+	if opt.PKIDir != "" {
+		// hub -demo issues them as it starts, maybe after this started.
+		for _, id := range ids {
+			if err := waitCredentials(ctx, opt.PKIDir, contract.EdgeIdentity(id, id+"-e1")); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var agents []*agent.Agent
 	var warehouses []*Warehouse
 	ok := false
@@ -329,6 +342,9 @@ func (c *County) fetchSites(ctx context.Context) ([]hub.Site, error) {
 func (c *County) newTownship(ctx context.Context, id, name string, all []hub.Site, rooms []Room, pause time.Duration) (*township, *Warehouse, error) {
 	opt := Options{Site: id, Rooms: rooms, Broker: c.opt.Broker, StateDir: filepath.Join(c.opt.StateDir, id+"-e1"),
 		Interval: c.opt.Interval, Speed: c.opt.Speed, Stations: c.opt.Stations, ParcelEvery: pause}
+	if c.opt.PKIDir != "" {
+		opt.TLS = Credentials(c.opt.PKIDir, contract.EdgeIdentity(id, id+"-e1"))
+	}
 	villages := sites.Villages(all, id)
 	if len(villages) == 0 {
 		w, err := New(ctx, opt)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -52,12 +53,16 @@ func TestCountyDay(t *testing.T) {
 	cfg := server.DefaultConfig()
 	cfg.Listen, cfg.DataDir, cfg.TimeZone = "127.0.0.1:0", t.TempDir(), "Asia/Shanghai"
 	cfg.MQTT.Embedded, cfg.MQTT.EmbeddedListen = true, "127.0.0.1:0"
+	// Secured as hub -demo's: its CA and every client's certificate made
+	// at the start, TLS and the topic ACL for the edge agent, the
+	// handheld and the village points' phones.
+	cfg.MQTT.EmbeddedPKIDir, cfg.MQTT.EmbeddedTLSListen = filepath.Join(cfg.DataDir, "pki"), "127.0.0.1:0"
 	cfg.FlushInterval = 20 * time.Millisecond
 	var logw io.Writer = io.Discard
 	if testing.Verbose() {
 		logw = os.Stderr
 	}
-	m := &server.Main{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := &server.Main{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Demo: true}
 	if err := m.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,7 @@ func TestCountyDay(t *testing.T) {
 	day := testDay()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	c, err := StartCounty(ctx, log, CountyOptions{Hub: base, Token: tok, Broker: m.BrokerURL, StateDir: t.TempDir(),
+	c, err := StartCounty(ctx, log, CountyOptions{Hub: base, Token: tok, Broker: m.Broker.TLSURL(), PKIDir: cfg.MQTT.EmbeddedPKIDir, StateDir: t.TempDir(),
 		Interval: time.Second, Speed: 30, Day: 4 * time.Minute, DayConfig: &day, Townships: []string{"tw01"}, Seed: 1})
 	if err != nil {
 		cancel()
@@ -186,6 +191,10 @@ func TestCountyDay(t *testing.T) {
 	}
 	if !slices.ContainsFunc(siteList, func(s hubSite) bool { return s.ID == "tw01-v99" && s.Kind == hub.Village && s.Parent == "tw01" }) {
 		t.Errorf("tw01-v99 not among the hub's sites")
+	}
+	// The village point added through the API got its phone's identity.
+	if _, err := os.Stat(Credentials(cfg.MQTT.EmbeddedPKIDir, contract.EdgeIdentity("tw01-v99", "vp")).KeyFile); err != nil {
+		t.Errorf("the new village point's phone has no credentials: %v", err)
 	}
 	var plan contract.SortPlan
 	if err := apiGet(base+"/api/v1/sites/tw01/sortplan", &plan); err != nil {

@@ -47,9 +47,12 @@ type Room struct {
 
 // Options describe one township warehouse.
 type Options struct {
-	Site     string
-	Rooms    []Room
-	Broker   string        // the agent's broker URL
+	Site   string
+	Rooms  []Room
+	Broker string // the agent's broker URL
+	// TLS is the agent's certificate, key and CA for a broker that wants
+	// them (ssl://); see Credentials.
+	TLS      config.TLS
 	StateDir string        // the agent's state directory
 	Interval time.Duration // Modbus poll interval; default 5s
 	Speed    float64       // simulated seconds per real second for the cold rooms; default 30
@@ -175,6 +178,7 @@ func New(ctx context.Context, opt Options) (*Warehouse, error) {
 	cfg.Site, cfg.Edge = opt.Site, opt.Site+"-e1"
 	cfg.StateDir = opt.StateDir
 	cfg.MQTT.Broker = opt.Broker
+	cfg.MQTT.TLS = opt.TLS
 	cfg.StatusInterval = time.Minute
 	pins := opt.Site + "-"
 

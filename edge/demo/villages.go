@@ -1,11 +1,14 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +16,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/countylink/countylink/contract"
+	"github.com/countylink/countylink/edge/config"
+	"github.com/countylink/countylink/edge/uplink"
+	"github.com/countylink/countylink/hub/provision"
 )
 
 // The devices that are not edge agents publish their scans themselves: a
@@ -42,6 +48,7 @@ type scanNet interface {
 type mqttNet struct {
 	broker string
 	prefix string
+	pkiDir string // each device's credentials, when set (see Credentials)
 	boot   uint64 // in every message id: ids stay unique across restarts
 	log    *slog.Logger
 
@@ -50,11 +57,11 @@ type mqttNet struct {
 	total atomic.Uint64 // events published
 }
 
-func newMQTTNet(broker, prefix string, log *slog.Logger) *mqttNet {
+func newMQTTNet(broker, prefix, pkiDir string, log *slog.Logger) *mqttNet {
 	if prefix == "" {
 		prefix = contract.DefaultPrefix
 	}
-	return &mqttNet{broker: broker, prefix: prefix, boot: uint64(time.Now().UnixMilli()), log: log, devs: map[string]*device{}}
+	return &mqttNet{broker: broker, prefix: prefix, pkiDir: pkiDir, boot: uint64(time.Now().UnixMilli()), log: log, devs: map[string]*device{}}
 }
 
 // device is one publishing device: its identity and its connection.
@@ -127,6 +134,17 @@ func (d *device) client(ctx context.Context) (mqtt.Client, error) {
 	o := mqtt.NewClientOptions().AddBroker(d.net.broker).SetClientID(d.clientID).
 		SetAutoReconnect(true).SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).
 		SetMaxReconnectInterval(10 * time.Second).SetOrderMatters(false)
+	if d.net.pkiDir != "" {
+		// Its own certificate: the broker takes its identity from it and
+		// confines it to its own topics.
+		id := contract.EdgeIdentity(d.site, d.edge)
+		f := Credentials(d.net.pkiDir, id)
+		tc, err := uplink.TLSConfig(uplink.TLSFiles{CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile, ServerName: f.ServerName})
+		if err != nil {
+			return nil, fmt.Errorf("%s: credentials: %w", id, err)
+		}
+		o.SetTLSConfig(tc).SetClientID(id.String())
+	}
 	c := mqtt.NewClient(o)
 	tok := c.Connect()
 	select {
@@ -219,4 +237,30 @@ func pick(list []string, name string) string {
 	h := fnv.New32a()
 	h.Write([]byte(name))
 	return list[h.Sum32()%uint32(len(list))]
+}
+
+// Credentials are the TLS files of a simulated client in the hub's PKI
+// directory pkiDir (hub -demo's data/pki): the bundle the hub wrote for
+// identity id, its CA, certificate and key.
+func Credentials(pkiDir string, id contract.Identity) config.TLS {
+	dir := provision.LocalBundle(pkiDir, id)
+	return config.TLS{CAFile: filepath.Join(dir, provision.CACert), CertFile: filepath.Join(dir, provision.EdgeCert),
+		KeyFile: filepath.Join(dir, provision.EdgeKey)}
+}
+
+// waitCredentials waits until id's bundle is written (its edge.yaml comes
+// last), or ctx ends.
+func waitCredentials(ctx context.Context, pkiDir string, id contract.Identity) error {
+	last := filepath.Join(provision.LocalBundle(pkiDir, id), provision.EdgeConfig)
+	for {
+		_, err := os.Stat(last)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("credentials of %s: %w", id, cmp.Or(err, ctx.Err()))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -3,9 +3,11 @@
 //
 //	devsim -serve 127.0.0.1:1502 -rooms 2
 //	    serve simulated cold-room transmitters (units 1..N) over Modbus TCP
-//	devsim -county -hub http://127.0.0.1:8080 -broker tcp://127.0.0.1:18830 -token-file data/demo-api-token -day 20m
+//	devsim -county -hub http://127.0.0.1:8080 -broker ssl://127.0.0.1:18883 -pki data/pki -token-file data/demo-api-token -day 20m
 //	    ask the hub (with the API token hub -demo writes to its data
-//	    directory) for its sites and cold rooms, simulate each township's
+//	    directory) for its sites and cold rooms, log every simulated MQTT
+//	    client in with its own certificate from the hub's PKI directory
+//	    (hub -demo writes data/pki/edges/<site>.<edge>/), simulate each township's
 //	    warehouse (transmitters, a controller on RS-485, scales, scanners,
 //	    GPIO, staff sorting parcels) with one real edge agent each, and play
 //	    the county's days, a simulated day in -day of real time: trucks
@@ -32,6 +34,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/edge/demo"
 	"github.com/countylink/countylink/edge/sim"
 )
@@ -53,6 +56,7 @@ func run() int {
 	tokenFile := flag.String("token-file", "data/demo-api-token", "with -county: the file of the API token (a county coordinator's) to call the hub with; waited for until it appears (hub -demo writes it)")
 	brokerURL := flag.String("broker", "tcp://127.0.0.1:1883", "with -county: the broker the edge agents publish to")
 	stateDir := flag.String("state", "data/edges", "with -county: state directory of the edge agents")
+	pkiDir := flag.String("pki", "", "the hub's PKI directory (hub -demo's data/pki) where each simulated client takes its certificate and key from edges/<site>.<edge>/; -broker is then ssl://")
 	speed := flag.Float64("speed", 30, "simulated seconds per real second (cold rooms change slowly)")
 	interval := flag.Duration("interval", 5*time.Second, "with -county: the agents' poll interval")
 	flag.Parse()
@@ -87,7 +91,7 @@ func run() int {
 			log.Error("county simulation", "err", err)
 			return 1
 		}
-		err = demo.RunCounty(ctx, log, demo.CountyOptions{Hub: *hubURL, Token: token, Broker: *brokerURL, StateDir: *stateDir,
+		err = demo.RunCounty(ctx, log, demo.CountyOptions{Hub: *hubURL, Token: token, Broker: *brokerURL, PKIDir: *pkiDir, StateDir: *stateDir,
 			Interval: *interval, Speed: *speed, Stations: *stations, ParcelEvery: *every, Day: *day, DayConfig: &cfg,
 			Townships: only})
 		if err != nil {
@@ -99,7 +103,7 @@ func run() int {
 		if *every <= 0 {
 			*every = 5 * time.Second
 		}
-		if err := runWarehouse(ctx, *warehouse, *rooms, *stations, *brokerURL, *stateDir, *writeConfig, *interval, *speed, *every); err != nil {
+		if err := runWarehouse(ctx, *warehouse, *rooms, *stations, *brokerURL, *pkiDir, *stateDir, *writeConfig, *interval, *speed, *every); err != nil {
 			log.Error("warehouse simulation", "err", err)
 			return 1
 		}
@@ -136,13 +140,17 @@ func startRoom(ctx context.Context, srv *sim.ModbusTCPServer, u byte, name strin
 // runWarehouse simulates one warehouse and writes the configuration that
 // reads it; the staff scan parcels without waiting for the lamps, which
 // light in the other process.
-func runWarehouse(ctx context.Context, site string, rooms, stations int, broker, stateDir, out string, interval time.Duration, speed float64, every time.Duration) error {
+func runWarehouse(ctx context.Context, site string, rooms, stations int, broker, pkiDir, stateDir, out string, interval time.Duration, speed float64, every time.Duration) error {
 	rs := make([]demo.Room, rooms)
 	for i := range rs {
 		rs[i] = demo.Room{ID: fmt.Sprintf("cr%d", i+1), Setpoint: 2}
 	}
-	w, err := demo.New(ctx, demo.Options{Site: site, Rooms: rs, Broker: broker, StateDir: filepath.Join(stateDir, site+"-e1"),
-		Interval: interval, Speed: speed, Stations: stations, ParcelEvery: every})
+	opt := demo.Options{Site: site, Rooms: rs, Broker: broker, StateDir: filepath.Join(stateDir, site+"-e1"),
+		Interval: interval, Speed: speed, Stations: stations, ParcelEvery: every}
+	if pkiDir != "" {
+		opt.TLS = demo.Credentials(pkiDir, contract.EdgeIdentity(site, site+"-e1"))
+	}
+	w, err := demo.New(ctx, opt)
 	if err != nil {
 		return err
 	}
