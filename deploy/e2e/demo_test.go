@@ -11,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/deploy/testenv"
 	"github.com/countylink/countylink/hub"
+	"github.com/countylink/countylink/hub/pki"
+	"github.com/countylink/countylink/hub/provision"
 	"github.com/countylink/countylink/hub/state"
 )
 
@@ -21,7 +26,10 @@ import (
 // for the wall screen, an API token for devsim) and devsim simulating
 // every township with a real edge agent each, calling the API with that
 // token. All 19 townships come online with live cold rooms; Ctrl-C stops
-// both cleanly; the data survives a hub restart.
+// both cleanly; the data survives a hub restart. The broker is secured:
+// every simulated client logs in over TLS with the certificate the hub
+// made for it, and neither an anonymous client nor one with another
+// edge's certificate gets a message in.
 func TestDemo(t *testing.T) {
 	skipShort(t)
 	hubBin := binary(t, "./hub/cmd/hub", "amd64")
@@ -29,15 +37,17 @@ func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	brokerAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	tlsAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	base := "http://" + httpAddr
 
 	startHubProc := func() *agentProc {
-		return startProc(t, dir, hubBin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr)
+		return startProc(t, dir, hubBin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr, "-broker-tls-listen", tlsAddr)
 	}
 	start := time.Now()
 	hubProc := startHubProc()
 	tokenFile := filepath.Join(dir, "data", "demo-api-token")
-	simProc := startProc(t, "", simBin, "-county", "-hub", base, "-broker", "tcp://"+brokerAddr,
+	pkiDir := filepath.Join(dir, "data", "pki")
+	simProc := startProc(t, "", simBin, "-county", "-hub", base, "-broker", "ssl://"+tlsAddr, "-pki", pkiDir,
 		"-state", filepath.Join(dir, "data", "edges"), "-interval", "500ms", "-token-file", tokenFile)
 	authorizeFile(t, httpAddr, tokenFile)
 
@@ -57,6 +67,20 @@ func TestDemo(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(dir, "data", "admin-password")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("data/admin-password: %v %v, want mode 0600", st.Mode(), err)
+	}
+	// It says where the edges connect and where their credentials are;
+	// the keys are its user's only.
+	for _, want := range []string{"Edges connect to ssl://" + tlsAddr + " with client certificates", "County CA (ca.key, keep it): data/pki",
+		"Edge credentials (341, keys 0600): data/pki/edges/<site>.<edge>/"} {
+		if !strings.Contains(hubProc.log.String(), want) {
+			t.Errorf("the console does not say %q: %s", want, hubProc.log.String())
+		}
+	}
+	for _, key := range []string{provision.CAKey, provision.BrokerKey, filepath.Join(provision.LocalEdges, "tw01.tw01-e1", provision.EdgeKey),
+		filepath.Join(provision.LocalEdges, "tw01-v01.vp", provision.EdgeKey)} {
+		if st, err := os.Stat(filepath.Join(pkiDir, key)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("data/pki/%s: %v, want mode 0600", key, err)
+		}
 	}
 	login, err := http.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"name": "admin", "password": "`+password+`"}`))
 	if err != nil {
@@ -203,6 +227,10 @@ func TestDemo(t *testing.T) {
 	if err := simProc.stop(os.Interrupt); err != nil {
 		t.Errorf("devsim after SIGINT: %v\n%s", err, simProc.log.String())
 	}
+
+	// With the simulation stopped (an identity is one session at a time),
+	// outsiders try the demo's broker.
+	demoBrokerRefuses(t, pkiDir, brokerAddr, tlsAddr)
 	if err := hubProc.stop(os.Interrupt); err != nil {
 		t.Errorf("hub after SIGINT: %v", err)
 	}
@@ -227,5 +255,60 @@ func TestDemo(t *testing.T) {
 	})
 	if out := again.log.String(); strings.Contains(out, password) || !strings.Contains(out, "Login: admin, password in ") {
 		t.Errorf("the restarted hub's console: %s", out)
+	}
+}
+
+// demoBrokerRefuses checks that the demo's broker lets in no anonymous
+// client, on either listener, and that an edge logged in with its own
+// certificate cannot publish as another: the broker disconnects it.
+func demoBrokerRefuses(t *testing.T, pkiDir, plainAddr, tlsAddr string) {
+	t.Helper()
+	caOnly, err := pki.ClientTLS(pki.ClientFiles{CAFile: filepath.Join(pkiDir, provision.CACert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range map[string]*mqtt.ClientOptions{
+		"anonymous":                  mqtt.NewClientOptions().AddBroker("tcp://" + plainAddr).SetClientID("anon"),
+		"anonymous, a guessed login": mqtt.NewClientOptions().AddBroker("tcp://" + plainAddr).SetClientID("tw01.tw01-e1").SetUsername("tw01.tw01-e1").SetPassword("tw01"),
+		"TLS without a certificate":  mqtt.NewClientOptions().AddBroker("ssl://" + tlsAddr).SetClientID("anon-tls").SetTLSConfig(caOnly),
+	} {
+		if cl, err := tryConnect(t, o); err == nil {
+			cl.Disconnect(50)
+			t.Errorf("%s: connected to the demo broker", name)
+		}
+	}
+
+	// tw02's edge, with its own certificate, publishes as tw01's.
+	own := provision.LocalBundle(pkiDir, contract.EdgeIdentity("tw02", "tw02-e1"))
+	tc, err := pki.ClientTLS(pki.ClientFiles{CAFile: filepath.Join(own, provision.CACert), CertFile: filepath.Join(own, provision.EdgeCert),
+		KeyFile: filepath.Join(own, provision.EdgeKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan error, 1)
+	cl, err := tryConnect(t, mqtt.NewClientOptions().AddBroker("ssl://"+tlsAddr).SetClientID("tw02.tw02-e1").SetTLSConfig(tc).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err }))
+	if err != nil {
+		t.Fatalf("tw02's edge with its own certificate: %v", err)
+	}
+	defer cl.Disconnect(50)
+	now := time.Now().UTC()
+	st, err := contract.Encode(contract.Status{Header: contract.Header{V: contract.SchemaVersion, ID: "forged-1", Site: "tw01", Edge: "tw01-e1", TS: now, Sent: now},
+		State: contract.StateOnline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := cl.Publish(contract.StatusTopic(contract.DefaultPrefix, "tw01", "tw01-e1"), 1, false, st)
+	select {
+	case err := <-lost:
+		t.Logf("tw02's edge publishing as tw01's: disconnected by the broker (%v)", err)
+	case <-tok.Done():
+		if tok.Error() == nil {
+			t.Error("tw02's edge published on tw01's status topic: acknowledged")
+		} else {
+			t.Logf("tw02's edge publishing as tw01's: refused (%v)", tok.Error())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("tw02's edge publishing as tw01's: neither acknowledged nor disconnected in 10 s")
 	}
 }
