@@ -84,15 +84,19 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRTUFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
 
 # Performance figures, each against a baseline measured in the same run
-# (see BENCHMARKS.md). The end-to-end ones drain a 1,000,000-message
+# (see the README's Benchmarks). The end-to-end ones drain a 1,000,000-message
 # backlog; BENCH_MESSAGES=100000 make bench is a quicker look.
 bench: deps
+	@mkdir -p $(BIN) && : > $(BIN)/bench.txt
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench=. -benchmem -count=1 \
-		./edge/queue/ ./edge/station/ ./edge/modbus/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/ ./hub/alarm/ ./hub/notify/
+		./edge/queue/ ./edge/station/ ./edge/modbus/ ./hub/ingest/ ./hub/influx/ ./hub/sqlite/ ./hub/alarm/ ./hub/notify/ \
+		2>&1 | tee -a $(BIN)/bench.txt
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='AgentScanToLamp|ScanToHubRelight' -benchtime=1x -count=1 -v ./edge/agent/ \
-		| grep -E '^(Benchmark|ok|FAIL|---)|warehouse_test|hub_test'
+		2>&1 | tee -a $(BIN)/bench.txt | grep -E '^(Benchmark|ok|FAIL|---)|warehouse_test|hub_test'
 	PATH="$(GOPATHBIN):/usr/sbin:$$PATH" $(GO) test -run='^$$' -bench='Replay1M|HubIngest|IngestTLS|EdgeAgentRSS|WallScreens|WallFirstRender|Fleet10k' -benchtime=1x -count=1 -timeout 60m -v ./deploy/e2e/ \
-		| grep -E '^(Benchmark|ok|FAIL|---)|bench_test|bench_ingest_test|bench_rss_test|bench_wall_test|bench_fleet_test|bench_tls_test'
+		2>&1 | tee -a $(BIN)/bench.txt | grep -E '^(Benchmark|ok|FAIL|---)|bench_test|bench_ingest_test|bench_rss_test|bench_wall_test|bench_fleet_test|bench_tls_test'
+	@echo; echo "The table (all output in $(BIN)/bench.txt):"; echo
+	$(GO) run ./deploy/cmd/benchtable < $(BIN)/bench.txt
 
 # The README's screenshots: the wall screen in Chinese and English, from a
 # real hub fed over MQTT, rendered by headless Chromium.
