@@ -240,7 +240,8 @@ func (m *Main) Open() (err error) {
 		Events: m.Store, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
 		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: &SiteEditor{db: m.Store, state: m.State, log: m.Log.With("component", "sites")}, Location: m.State.Location,
-		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location}}
+		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location},
+		HTTPS:     m.Auth.PublicHTTPS}
 	if m.Relay != nil {
 		api.ColdChain.OnAck = m.Relay.Acked
 	}
