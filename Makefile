@@ -88,6 +88,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRecover$$' -fuzztime=$(FUZZTIME) ./edge/queue/
 	$(GO) test -run='^$$' -fuzz='^FuzzModbusTCPFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
 	$(GO) test -run='^$$' -fuzz='^FuzzRTUFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
+	# Every JSON route through the whole handler, over SQLite; a short
+	# minimisation, each of its runs being a request.
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONRoutes$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./hub/httpapi/
 
 # Performance figures, each against a baseline measured in the same run
 # (see BENCHMARKS.md). The end-to-end ones drain a 1,000,000-message

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -309,7 +310,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 				return
 			}
 			in.ready.Store(true)
-			in.log.Info("ingest subscribed", "broker", in.cfg.Broker, "filters", len(filters))
+			in.log.Info("ingest subscribed", "broker", logURL(in.cfg.Broker), "filters", len(filters))
 			if in.cfg.OnSubscribed != nil {
 				in.cfg.OnSubscribed()
 			}
@@ -979,4 +980,15 @@ func (in *Ingest) saveEdges(ctx context.Context) {
 	if err != nil {
 		in.log.Warn("save edge states", "edges", len(es), "err", err)
 	}
+}
+
+// logURL is u as the log may show it: no password, no query (a token may
+// ride in either).
+func logURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.RawQuery, p.Fragment = "", ""
+	return p.Redacted()
 }

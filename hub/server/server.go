@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,8 +290,8 @@ func (m *Main) Open() (err error) {
 			}
 		}()
 	}
-	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded, "store", cfg.Store.Driver,
-		"series", map[bool]string{true: "influxdb " + cfg.Influx.URL, false: "embedded sqlite"}[m.Influx != nil])
+	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", logURL(m.BrokerURL), "embedded_broker", cfg.MQTT.Embedded, "store", cfg.Store.Driver,
+		"series", map[bool]string{true: "influxdb " + logURL(cfg.Influx.URL), false: "embedded sqlite"}[m.Influx != nil])
 	return nil
 }
 
@@ -416,4 +417,15 @@ func (m *Main) close() error {
 		return m.Store.Close()
 	}
 	return nil
+}
+
+// logURL is u as the log may show it: no password, no query (a token may
+// ride in either).
+func logURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.RawQuery, p.Fragment = "", ""
+	return p.Redacted()
 }
