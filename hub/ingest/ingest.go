@@ -271,7 +271,11 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetUsername(in.cfg.Username).SetPassword(in.cfg.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
+		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true).
+		// Bounded waits: the TCP and MQTT handshake, and a write the broker
+		// does not take (a subscription's or publication's token otherwise
+		// waits until the keepalive notices a dead broker).
+		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetPingTimeout(10 * time.Second)
 	if in.cfg.TLS != nil {
 		o.SetTLSConfig(in.cfg.TLS)
 	}
