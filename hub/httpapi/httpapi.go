@@ -203,12 +203,14 @@ func (s *Server) dashboardFiles() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := c.Request().URL
 		if !dashboard.Has(u.Path) {
-			reason := "no_such_file"
+			// A file that is not there (a browser's /favicon.ico) is
+			// everyday; a path reaching elsewhere is an attempt.
+			reason, level := "no_such_file", slog.LevelDebug
 			if raw := strings.ToLower(u.EscapedPath()); strings.Contains(u.Path, "..") || strings.ContainsAny(u.Path, "\\\x00:") ||
 				strings.Contains(u.Path, "//") || strings.Contains(raw, "%2e") || strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
-				reason = "bad_path"
+				reason, level = "bad_path", slog.LevelWarn
 			}
-			s.Log.Warn("request refused", "status", http.StatusNotFound, "reason", reason, "method", c.Request().Method,
+			s.Log.Log(c.Request().Context(), level, "request refused", "status", http.StatusNotFound, "reason", reason, "method", c.Request().Method,
 				"path", clip(u.EscapedPath()), "ip", c.RealIP())
 			return echo.ErrNotFound
 		}
