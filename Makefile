@@ -11,12 +11,14 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/countylink/countylink/edge/agent.Version=$(VERSION) -X main.version=$(VERSION)
 GOPATHBIN := $(shell $(GO) env GOPATH)/bin
 INFLUXD   := $(GOPATHBIN)/influxd
+STATICCHECK         := $(GOPATHBIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
 
 HTTP_LISTEN       ?= 127.0.0.1:8080
 BROKER_LISTEN     ?= 127.0.0.1:18830
 BROKER_TLS_LISTEN ?= 127.0.0.1:18883
 
-.PHONY: all build cross run test test-short deps vet fuzz bench screenshots clean
+.PHONY: all build cross run test test-short deps staticcheck-install vet fuzz bench screenshots clean
 
 all: build
 
@@ -54,9 +56,16 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
 	@test -x $(INFLUXD) || { echo "building influxd 1.8.10 (about a minute)"; \
 		$(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10; }
+	@$(MAKE) --no-print-directory staticcheck-install
 
-vet:
+# staticcheck (honnef.co/go/tools), built once (about 45 s).
+staticcheck-install:
+	@test -x $(STATICCHECK) || { echo "building staticcheck $(STATICCHECK_VERSION) (under a minute)"; \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
+
+vet: staticcheck-install
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 test: deps vet
@@ -82,6 +91,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRecover$$' -fuzztime=$(FUZZTIME) ./edge/queue/
 	$(GO) test -run='^$$' -fuzz='^FuzzModbusTCPFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
 	$(GO) test -run='^$$' -fuzz='^FuzzRTUFrame$$' -fuzztime=$(FUZZTIME) ./edge/sim/
+	# Every JSON route through the whole handler, over SQLite; a short
+	# minimisation, each of its runs being a request.
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONRoutes$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./hub/httpapi/
 
 # Performance figures, each against a baseline measured in the same run
 # (see the README's Benchmarks). The end-to-end ones drain a 1,000,000-message

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strings"
 )
 
 //go:embed static
@@ -40,6 +41,21 @@ var contentTypes = map[string]string{
 // a reloaded page runs the new script within five minutes at worst, and a
 // revalidation costs a 304 thanks to the ETag.
 const assetMaxAge = "public, max-age=300"
+
+// Has reports whether urlPath ("/app.js", "/" for the wall screen) names
+// one of the dashboard's files exactly: the server refuses any other path
+// (a "..", an encoded or doubled slash, a backslash) before it is served.
+func Has(urlPath string) bool {
+	if urlPath == "/" {
+		return true
+	}
+	name, ok := strings.CutPrefix(urlPath, "/")
+	if !ok || !fs.ValidPath(name) || strings.ContainsAny(name, `\:`) {
+		return false
+	}
+	fi, err := fs.Stat(FS(), name)
+	return err == nil && !fi.IsDir()
+}
 
 // Handler serves FS over HTTP for GET and HEAD. The pages (the .html
 // files, index.html also at "/") are sent with Cache-Control: no-cache so

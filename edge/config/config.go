@@ -653,7 +653,9 @@ func applyDefaults(n *yaml.Node, v, def reflect.Value) {
 
 // Load reads the file at path and, when the config names a password file,
 // the password from it. It checks the TLS files: a key or password file
-// every user can read is refused, and the certificate must name this edge.
+// every user can read or others can change is refused, as is the file at
+// path when it holds mqtt.password itself; the certificate must name this
+// edge.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -662,6 +664,12 @@ func Load(path string) (Config, error) {
 	c, err := Parse(data)
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	// A password written in the file makes the file a secret.
+	if c.MQTT.Password != "" {
+		if err := uplink.CheckSecretConfig(path); err != nil {
+			return c, fmt.Errorf("mqtt.password: %w", err)
+		}
 	}
 	if c.MQTT.PasswordFile != "" {
 		if err := secretFile(c.MQTT.PasswordFile); err != nil {
@@ -709,7 +717,8 @@ func (c *Config) checkTLSFiles() error {
 	return nil
 }
 
-// secretFile refuses a file every user of the box can read.
+// secretFile refuses a file every user of the box can read, or others
+// than its owner can change.
 func secretFile(path string) error { return uplink.CheckKeyFile(path) }
 
 // addLines sets the Line of every FieldError in err from the YAML tree.

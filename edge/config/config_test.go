@@ -88,6 +88,45 @@ func TestLoadPasswordFile(t *testing.T) {
 	}
 }
 
+// TestLoadSecretModes: edge.yaml with mqtt.password inline, and the
+// password file, are refused when every user can read them or others
+// than their owner can change them, naming the file and chmod 600.
+func TestLoadSecretModes(t *testing.T) {
+	dir := t.TempDir()
+	inline := filepath.Join(dir, "inline.yaml")
+	os.WriteFile(inline, []byte(strings.Replace(good, "mqtt:\n", "mqtt:\n  password: s3cret\n", 1)), 0o600)
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	viaFile := filepath.Join(dir, "file.yaml")
+	os.WriteFile(viaFile, []byte(strings.Replace(good, "mqtt:\n", "mqtt:\n  password_file: "+pw+"\n", 1)), 0o600)
+	for _, mode := range []os.FileMode{0o644, 0o604, 0o620, 0o602} {
+		os.Chmod(inline, mode)
+		if _, err := Load(inline); err == nil || !strings.Contains(err.Error(), "mqtt.password") || !strings.Contains(err.Error(), inline) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("inline password in a %04o edge.yaml: %v", mode, err)
+		}
+		os.Chmod(pw, mode)
+		if _, err := Load(viaFile); err == nil || !strings.Contains(err.Error(), "mqtt.password_file") || !strings.Contains(err.Error(), pw) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("a %04o password file: %v", mode, err)
+		}
+	}
+	for _, mode := range []os.FileMode{0o600, 0o640} {
+		os.Chmod(inline, mode)
+		os.Chmod(pw, mode)
+		if c, err := Load(inline); err != nil || c.MQTT.Password != "s3cret" {
+			t.Errorf("inline password in a %04o edge.yaml: %v", mode, err)
+		}
+		if _, err := Load(viaFile); err != nil {
+			t.Errorf("a %04o password file: %v", mode, err)
+		}
+	}
+	// Without a secret, edge.yaml may be readable by all.
+	plain := filepath.Join(dir, "plain.yaml")
+	os.WriteFile(plain, []byte(good), 0o644)
+	if _, err := Load(plain); err != nil {
+		t.Errorf("edge.yaml without a secret, 0644: %v", err)
+	}
+}
+
 const warehouse = `site: tw03
 edge: tw03-e1
 state_dir: /var/lib/countylink-edge

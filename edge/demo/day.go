@@ -137,19 +137,18 @@ type township struct {
 	log   *slog.Logger
 	stats dayStats
 
-	mu       sync.Mutex
-	rng      *rand.Rand
-	all      []hub.Site // its village points, every phase, in the sites file's order
-	live     map[string]bool
-	names    map[string]string // village point id to name
-	plan     *contract.SortPlan
-	parcels  map[string]*parcel // by waybill, until they are done with
-	waiting  map[string][]*lot  // lots weighed at each village point, not collected yet
-	received []*lot             // at the township, not packed yet
-	packed   []*lot
-	lotSeq   map[string]int // lots of a village point on a day
-	shipSeq  map[int]int    // shipments of a day
-	vans     []*van
+	mu      sync.Mutex
+	rng     *rand.Rand
+	all     []hub.Site // its village points, every phase, in the sites file's order
+	live    map[string]bool
+	names   map[string]string // village point id to name
+	plan    *contract.SortPlan
+	parcels map[string]*parcel // by waybill, until they are done with
+	waiting map[string][]*lot  // lots weighed at each village point, not collected yet
+	packed  []*lot
+	lotSeq  map[string]int // lots of a village point on a day
+	shipSeq map[int]int    // shipments of a day
+	vans    []*van
 }
 
 // townshipPlan is the demo plan of a township over some of its village

@@ -64,6 +64,23 @@ func CheckKeyFile(path string) error {
 	if m := fi.Mode().Perm(); m&0o007 != 0 {
 		return fmt.Errorf("%s is readable by every user (mode %04o): run chmod 600 %s (owned by the agent's user)", path, m, path)
 	}
+	if m := fi.Mode().Perm(); m&0o022 != 0 {
+		return fmt.Errorf("%s holds a secret and is writable by its group or every user (mode %04o): run chmod 600 %s (owned by the agent's user)", path, m, path)
+	}
+	return nil
+}
+
+// CheckSecretConfig refuses a configuration file holding a secret inline
+// (mqtt.password) that every user of the box can read or others than its
+// owner can change.
+func CheckSecretConfig(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if m := fi.Mode().Perm(); m&0o004 != 0 || m&0o022 != 0 {
+		return fmt.Errorf("%s holds a secret and is readable by every user or writable by others (mode %04o): run chmod 600 %s (owned by the agent's user), or move the secret to a password_file", path, m, path)
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,7 +141,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 	}
 	o.SetOnConnectHandler(func(mqtt.Client) {
 		n := u.nConns.Add(1)
-		u.log.Info("uplink connected", "broker", cfg.Broker, "connection", n)
+		u.log.Info("uplink connected", "broker", logURL(cfg.Broker), "connection", n)
 		// From a goroutine: paho's handler must not block on a token. The
 		// subscriptions come first, all of them acknowledged (or timed
 		// out); only then is the uplink up (Connected, so the status and
@@ -157,7 +158,7 @@ func New(cfg Config, log *slog.Logger) *Client {
 	})
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		u.up.Store(false)
-		u.log.Warn("uplink lost", "broker", cfg.Broker, "err", err)
+		u.log.Warn("uplink lost", "broker", logURL(cfg.Broker), "err", err)
 	})
 	o.SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 		u.up.Store(false)
@@ -310,4 +311,15 @@ func (in *inbox) run() {
 			in.handler(m.topic, m.payload)
 		}
 	}
+}
+
+// logURL is u as the log may show it: no password, no query (a token may
+// ride in either).
+func logURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.RawQuery, p.Fragment = "", ""
+	return p.Redacted()
 }

@@ -22,7 +22,7 @@ var fastParams = auth.Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, Ke
 // principal "api:test") for requests that name no user, and a session
 // of a county coordinator for each user named, made when first needed.
 type testAccess struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *auth.Service
 	admin string // the admin token's secret
 
@@ -37,14 +37,14 @@ var accessByURL sync.Map
 
 // withAuth gives s an auth service over store (a fresh SQLite store when
 // nil) with quick password hashes, and an admin token.
-func withAuth(t *testing.T, s *Server, store hub.AccountStore) *testAccess {
+func withAuth(t testing.TB, s *Server, store hub.AccountStore) *testAccess {
 	t.Helper()
 	return withAuthConfig(t, s, store, nil)
 }
 
 // withAuthConfig is withAuth with the auth configuration changed by
 // mutate.
-func withAuthConfig(t *testing.T, s *Server, store hub.AccountStore, mutate func(*auth.Config)) *testAccess {
+func withAuthConfig(t testing.TB, s *Server, store hub.AccountStore, mutate func(*auth.Config)) *testAccess {
 	t.Helper()
 	if store == nil {
 		db, err := sqlite.Open(filepath.Join(t.TempDir(), "accounts.db"))
@@ -68,7 +68,7 @@ func withAuthConfig(t *testing.T, s *Server, store hub.AccountStore, mutate func
 }
 
 // serve starts s over httptest with access a, found by the helpers.
-func serve(t *testing.T, s *Server, a *testAccess) *httptest.Server {
+func serve(t testing.TB, s *Server, a *testAccess) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)

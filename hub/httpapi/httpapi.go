@@ -101,6 +101,42 @@ type Server struct {
 	// Auth authenticates the requests and keeps the accounts; without it
 	// every route but the public ones gets 503.
 	Auth *auth.Service
+	// HTTPS says the hub is reached over HTTPS (its public_url is https://,
+	// a proxy terminating TLS in front): every answer then carries
+	// Strict-Transport-Security, as does one served over TLS directly.
+	HTTPS bool
+}
+
+// MaxBody is the largest request body of any route but the manifest
+// import (manifest.DefaultMaxBytes).
+const MaxBody = "1M"
+
+// ContentSecurityPolicy is sent with every answer: the dashboard's pages
+// load their scripts and styles from their own files only (no inline
+// script, handler or style element), talk to the hub only, and are
+// never framed.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// hstsValue keeps browsers on HTTPS for a year once they met the hub there.
+const hstsValue = "max-age=31536000"
+
+// securityHeaders sets the security headers on every answer, before the
+// handler runs, so refusals and errors carry them too.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if s.HTTPS || c.Request().TLS != nil {
+			h.Set("Strict-Transport-Security", hstsValue)
+		}
+		return next(c)
+	}
 }
 
 // Handler builds the routes.
@@ -116,16 +152,18 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = s.ipExtractor()
 	e.Use(middleware.Recover())
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY",
-		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
-		ReferrerPolicy:        "same-origin",
-	}))
+	e.Use(s.securityHeaders)
 	// The route rules before anything reads a body: a request refused
 	// (401, 403) is refused whatever it carries, with the headers above.
 	registered := map[string]bool{} // filled once the routes are
 	e.Use(s.guard(registered))
-	e.Use(middleware.BodyLimit("1M"))
+	// Every body is limited: 1 MiB here, the JSON routes less by their
+	// own limits (decodeBodyMax: 4 KiB to log in, 64 KiB for logistics),
+	// the manifest import more (manifest.DefaultMaxBytes, its own reader).
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: MaxBody,
+		Skipper: func(c echo.Context) bool {
+			return c.Request().Method == http.MethodPost && c.Path() == manifestImportPath
+		}}))
 	// The dashboard's assets and the API's JSON compress to a third; the
 	// event stream is left alone (it is flushed event by event).
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 1024,
@@ -149,11 +187,35 @@ func (s *Server) routes() *echo.Echo {
 	s.logisticsRoutes(api)
 	api.GET("/openapi.json", serveOpenAPI)
 	api.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
-	e.GET("/*", echo.WrapHandler(dashboard.Handler()))
+	e.GET("/*", s.dashboardFiles())
 	for _, r := range e.Routes() {
 		registered[r.Method+" "+r.Path] = true
 	}
 	return e
+}
+
+// dashboardFiles serves the dashboard's embedded files, and only them:
+// a path that names none exactly (a "..", encoded or not, a backslash, an
+// absolute or doubled path, a file that is not there) is refused with 404
+// and logged, before anything opens a file.
+func (s *Server) dashboardFiles() echo.HandlerFunc {
+	files := echo.WrapHandler(dashboard.Handler())
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if !dashboard.Has(u.Path) {
+			// A file that is not there (a browser's /favicon.ico) is
+			// everyday; a path reaching elsewhere is an attempt.
+			reason, level := "no_such_file", slog.LevelDebug
+			if raw := strings.ToLower(u.EscapedPath()); strings.Contains(u.Path, "..") || strings.ContainsAny(u.Path, "\\\x00:") ||
+				strings.Contains(u.Path, "//") || strings.Contains(raw, "%2e") || strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") {
+				reason, level = "bad_path", slog.LevelWarn
+			}
+			s.Log.Log(c.Request().Context(), level, "request refused", "status", http.StatusNotFound, "reason", reason, "method", c.Request().Method,
+				"path", clip(u.EscapedPath()), "ip", c.RealIP())
+			return echo.ErrNotFound
+		}
+		return files(c)
+	}
 }
 
 // codes are the statuses of the domain's errors. Their texts are shown:

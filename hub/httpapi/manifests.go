@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,10 +22,18 @@ type Manifests interface {
 }
 
 func (s *Server) manifestRoutes(api *echo.Group) {
-	api.POST("/manifests", s.importManifest)
+	api.POST(strings.TrimPrefix(manifestImportPath, "/api/v1"), s.importManifest)
 	api.GET("/manifests", s.listManifests)
 	api.GET("/manifests/parcels/:waybill", s.manifestParcel)
 }
+
+// manifestImportPath is the manifest import's route, the one whose body
+// may exceed MaxBody: up to manifest.DefaultMaxBytes.
+const manifestImportPath = "/api/v1/manifests"
+
+// ManifestReadTimeout is how long the upload of a manifest may take: 32 MiB
+// at 1 Mbit/s.
+const ManifestReadTimeout = 5 * time.Minute
 
 func (s *Server) manifests() (Manifests, error) {
 	if s.Manifests == nil {
@@ -64,6 +73,12 @@ func (s *Server) importManifest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Request().ContentLength > manifest.DefaultMaxBytes {
+		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("a manifest is at most %d bytes", manifest.DefaultMaxBytes))
+	}
+	// A day's manifest over a township's uplink takes longer than the
+	// server's read timeout allows other requests.
+	http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(ManifestReadTimeout))
 	body := http.MaxBytesReader(c.Response(), c.Request().Body, manifest.DefaultMaxBytes)
 	b, saved, err := ms.Import(c.Request().Context(), body, site, format, source)
 	var mb *http.MaxBytesError

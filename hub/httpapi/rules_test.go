@@ -176,7 +176,7 @@ func (w *syncBuffer) String() string {
 	return w.b.String()
 }
 
-func newCounty(t *testing.T) *county {
+func newCounty(t testing.TB) *county {
 	t.Helper()
 	ctx := context.Background()
 	lv := live.New()

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,7 +271,11 @@ func (in *Ingest) Run(ctx context.Context) error {
 		SetUsername(in.cfg.Username).SetPassword(in.cfg.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true)
+		SetKeepAlive(30 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true).
+		// Bounded waits: the TCP and MQTT handshake, and a write the broker
+		// does not take (a subscription's or publication's token otherwise
+		// waits until the keepalive notices a dead broker).
+		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).SetPingTimeout(10 * time.Second)
 	if in.cfg.TLS != nil {
 		o.SetTLSConfig(in.cfg.TLS)
 	}
@@ -309,7 +314,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 				return
 			}
 			in.ready.Store(true)
-			in.log.Info("ingest subscribed", "broker", in.cfg.Broker, "filters", len(filters))
+			in.log.Info("ingest subscribed", "broker", logURL(in.cfg.Broker), "filters", len(filters))
 			if in.cfg.OnSubscribed != nil {
 				in.cfg.OnSubscribed()
 			}
@@ -979,4 +984,15 @@ func (in *Ingest) saveEdges(ctx context.Context) {
 	if err != nil {
 		in.log.Warn("save edge states", "edges", len(es), "err", err)
 	}
+}
+
+// logURL is u as the log may show it: no password, no query (a token may
+// ride in either).
+func logURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.RawQuery, p.Fragment = "", ""
+	return p.Redacted()
 }

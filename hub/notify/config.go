@@ -134,6 +134,22 @@ func DefaultConfig() Config {
 	}
 }
 
+// URLHoldsSecret reports whether a channel's URL carries a secret: the
+// robots' (DingTalk's access_token, WeCom's key in the query), a webhook's
+// with a password or a query.
+func URLHoldsSecret(typ, raw string) bool {
+	switch typ {
+	case TypeDingTalk, TypeWeCom:
+		return true
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return true
+	}
+	_, pw := u.User.Password()
+	return pw || u.RawQuery != ""
+}
+
 // ReadSecretFiles reads url_file, secret_file and password_file into url,
 // secret and password, trimming white space.
 func (c *Config) ReadSecretFiles() error {

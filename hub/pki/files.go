@@ -54,6 +54,31 @@ func CheckKeyFile(path string) error {
 	if m := fi.Mode().Perm(); m&0o007 != 0 {
 		return fmt.Errorf("%s: the private key is readable by every user (mode %04o); run chmod 600 %s (or 640 with the service's group)", path, m, path)
 	}
+	return checkWritable(path, fi.Mode().Perm())
+}
+
+// CheckSecretFile refuses a file holding a secret (a password, a token,
+// a configuration with either inline) that every user of the machine can
+// read, or that others than its owner can change.
+func CheckSecretFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	if m := fi.Mode().Perm(); m&0o004 != 0 {
+		return fmt.Errorf("%s holds a secret and is readable by every user (mode %04o); run chmod 600 %s (or 640 with the service's group)", path, m, path)
+	}
+	return checkWritable(path, fi.Mode().Perm())
+}
+
+// checkWritable refuses a secret others than its owner can replace.
+func checkWritable(path string, m os.FileMode) error {
+	if m&0o022 != 0 {
+		return fmt.Errorf("%s holds a secret and is writable by its group or every user (mode %04o); run chmod 600 %s (or 640 with the service's group)", path, m, path)
+	}
 	return nil
 }
 

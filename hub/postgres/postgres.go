@@ -294,12 +294,22 @@ var (
 	_ hub.SiteStore      = (*DB)(nil)
 )
 
+// DefaultConnectTimeout bounds each connection to the database when the
+// DSN sets no connect_timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Open connects to the PostgreSQL database dsn names (a URL or key=value
 // string, as libpq takes) and brings its schema up to date.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	// A database that does not answer fails the connection rather than
+	// holding a caller without a deadline (connect_timeout in the DSN
+	// overrides).
+	if cfg.ConnConfig.ConnectTimeout <= 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "countylink-hub"

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -337,12 +339,20 @@ func LoadConfig(path string) (Config, error) {
 			return c, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	// Secrets every user of the machine can read are refused.
-	for _, s := range []struct{ field, file string }{{"mqtt.password_file", c.MQTT.PasswordFile}, {"mqtt.tls.key_file", c.MQTT.TLS.KeyFile}} {
-		if s.file == "" {
-			continue
+	// Secrets every user of the machine can read, or others than their
+	// owner can change, are refused: the file itself when it holds one.
+	if fields := c.inlineSecrets(); len(fields) > 0 && path != "" {
+		if err := pki.CheckSecretFile(path); err != nil {
+			return c, fmt.Errorf("%s (keep them in files: password_file, token_file, url_file, secret_file): %w", strings.Join(fields, ", "), err)
 		}
-		if err := pki.CheckKeyFile(s.file); err != nil {
+	}
+	if c.MQTT.TLS.KeyFile != "" {
+		if err := pki.CheckKeyFile(c.MQTT.TLS.KeyFile); err != nil {
+			return c, fmt.Errorf("%s: mqtt.tls.key_file: %w", path, err)
+		}
+	}
+	for _, s := range c.secretFiles() {
+		if err := pki.CheckSecretFile(s.file); err != nil {
 			return c, fmt.Errorf("%s: %s: %w", path, s.field, err)
 		}
 	}
@@ -367,3 +377,80 @@ func LoadConfig(path string) (Config, error) {
 	}
 	return c, nil
 }
+
+// inlineSecrets names the fields holding a secret written in the
+// configuration itself rather than in a file beside it.
+func (c *Config) inlineSecrets() []string {
+	var out []string
+	if c.MQTT.Password != "" {
+		out = append(out, "mqtt.password")
+	}
+	if c.Influx.Token != "" {
+		out = append(out, "influx.token")
+	}
+	if dsnHasPassword(c.Store.DSN) {
+		out = append(out, "store.dsn (its password)")
+	}
+	for _, name := range sortedNames(c.Notify.Channels) {
+		ch, f := c.Notify.Channels[name], "notify.channels."+name+"."
+		if ch.URL != "" && notify.URLHoldsSecret(ch.Type, ch.URL) {
+			out = append(out, f+"url")
+		}
+		if ch.Secret != "" {
+			out = append(out, f+"secret")
+		}
+		if ch.Password != "" {
+			out = append(out, f+"password")
+		}
+		if len(ch.Header) > 0 {
+			out = append(out, f+"header")
+		}
+	}
+	return out
+}
+
+// secretFiles are the files the configuration reads secrets from, with
+// their fields.
+func (c *Config) secretFiles() []struct{ field, file string } {
+	var out []struct{ field, file string }
+	add := func(field, file string) {
+		if file != "" {
+			out = append(out, struct{ field, file string }{field, file})
+		}
+	}
+	add("mqtt.password_file", c.MQTT.PasswordFile)
+	add("influx.token_file", c.Influx.TokenFile)
+	for _, name := range sortedNames(c.Notify.Channels) {
+		ch, f := c.Notify.Channels[name], "notify.channels."+name+"."
+		add(f+"url_file", ch.URLFile)
+		add(f+"secret_file", ch.SecretFile)
+		add(f+"password_file", ch.PasswordFile)
+	}
+	return out
+}
+
+func sortedNames(m map[string]notify.ChannelConfig) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// dsnHasPassword reports whether a PostgreSQL DSN, as a URL or key=value
+// pairs, holds a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return true // unparsable: assume the worst
+		}
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	return dsnPasswordRE.MatchString(dsn)
+}
+
+// dsnPasswordRE finds the password of a key=value DSN.
+var dsnPasswordRE = regexp.MustCompile(`(^|\s)password\s*=`)

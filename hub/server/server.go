@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,7 +261,8 @@ func (m *Main) Open() (err error) {
 		Events: m.Store, Commands: m.Commands,
 		Manifests: m.Manifests, SortPlans: m.SortPlans,
 		Traffic: m.Ingest.Traffic, Logistics: m.Store, Sites: m.siteEditor(), Location: m.State.Location,
-		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location}}
+		ColdChain: &httpapi.ColdChain{Engine: m.Alarms.Engine, Store: m.Store, Source: logSource, Sites: siteList, TZ: m.State.Location},
+		HTTPS:     m.Auth.PublicHTTPS}
 	if m.Relay != nil {
 		api.ColdChain.OnAck = m.Relay.Acked
 	}
@@ -308,8 +310,8 @@ func (m *Main) Open() (err error) {
 			}
 		}()
 	}
-	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", m.BrokerURL, "embedded_broker", cfg.MQTT.Embedded, "store", cfg.Store.Driver,
-		"series", map[bool]string{true: "influxdb " + cfg.Influx.URL, false: "embedded sqlite"}[m.Influx != nil])
+	m.Log.Info("hub started", "http", "http://"+m.HTTPAddr, "broker", logURL(m.BrokerURL), "embedded_broker", cfg.MQTT.Embedded, "store", cfg.Store.Driver,
+		"series", map[bool]string{true: "influxdb " + logURL(cfg.Influx.URL), false: "embedded sqlite"}[m.Influx != nil])
 	return nil
 }
 
@@ -435,4 +437,15 @@ func (m *Main) close() error {
 		return m.Store.Close()
 	}
 	return nil
+}
+
+// logURL is u as the log may show it: no password, no query (a token may
+// ride in either).
+func logURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.RawQuery, p.Fragment = "", ""
+	return p.Redacted()
 }
