@@ -11,6 +11,7 @@ import (
 	"github.com/countylink/countylink/edge/config"
 	"github.com/countylink/countylink/edge/profiles"
 	"github.com/countylink/countylink/edge/uplink/uplinktest"
+	"github.com/countylink/countylink/hub/provision"
 	"github.com/countylink/countylink/hub/server"
 )
 
@@ -71,9 +72,21 @@ func TestScaleOutReplicaValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Its sites file is the installer's; give it the demo county's.
+	// Its sites file is the installer's; give it the demo county's, and
+	// its identity from a PKI directory the provisioning command made.
+	pkiDir := filepath.Join(t.TempDir(), "pki")
+	var out, errOut strings.Builder
+	for _, args := range [][]string{{"init", "-dir", pkiDir, "-broker-host", "10.0.1.11"}, {"hub", "-dir", pkiDir, "-name", "hub-1"}} {
+		if code := provision.Main(args, &out, &errOut); code != 0 {
+			t.Fatalf("hub provision %v: %d\n%s", args, code, errOut.String())
+		}
+	}
+	if acl, err := os.ReadFile(filepath.Join(pkiDir, provision.EMQXACLFile)); err != nil || !strings.Contains(string(acl), `{username, "_hub.hub-1"}`) {
+		t.Errorf("the EMQX ACL emqx.conf names: %v\n%s", err, acl)
+	}
 	p := filepath.Join(t.TempDir(), "hub-1.yaml")
-	os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "/etc/countylink/sites.yaml", "../../hub/sites/demo-county.yaml")), 0o600)
+	os.WriteFile(p, []byte(strings.NewReplacer("/etc/countylink/sites.yaml", "../../hub/sites/demo-county.yaml",
+		"/etc/countylink/pki/", pkiDir+"/").Replace(string(b))), 0o600)
 	c, err := server.LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)

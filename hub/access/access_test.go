@@ -191,3 +191,24 @@ func TestMosquittoPasswdHashes(t *testing.T) {
 		t.Error("the $6$ hash of mosquitto_passwd does not check")
 	}
 }
+
+// TestEMQXACL: the EMQX rendering grants each identity what Rules does,
+// per action, and ends denying everything else.
+func TestEMQXACL(t *testing.T) {
+	edge := contract.Identity{Site: "tw01", Edge: "tw01-e1"}
+	hubID := contract.Identity{Hub: true, Name: "hub1"}
+	got := string(EMQXACL("countylink", []contract.Identity{hubID, edge, {Site: "BAD"}}))
+	for _, want := range []string{
+		`{allow, {username, "tw01.tw01-e1"}, publish, ["countylink/tw01/tw01-e1/status", "countylink/tw01/tw01-e1/telemetry/+", "countylink/tw01/tw01-e1/event/+", "countylink/tw01/tw01-e1/result"]}.`,
+		`{allow, {username, "tw01.tw01-e1"}, subscribe, ["countylink/tw01/tw01-e1/cmd/+", "countylink/tw01/_site/plan"]}.`,
+		`{allow, {username, "_hub.hub1"}, subscribe, ["countylink/#"]}.`,
+		`{allow, {username, "_hub.hub1"}, publish, ["countylink/+/+/cmd/+", "countylink/+/_site/plan", "countylink/_hub/+/live"]}.`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("EMQX ACL lacks %s:\n%s", want, got)
+		}
+	}
+	if !strings.HasSuffix(got, "{deny, all}.\n") || strings.Contains(got, "BAD") {
+		t.Errorf("EMQX ACL must end denying all and leave invalid identities out:\n%s", got)
+	}
+}

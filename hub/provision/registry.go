@@ -28,6 +28,7 @@ const (
 	BrokerCert   = "broker.crt"
 	BrokerKey    = "broker.key"
 	ACLFile      = "acl"
+	EMQXACLFile  = "emqx-acl.conf" // the same table for an EMQX cluster (deploy/scaleout)
 	PasswdFile   = "passwd"
 	RegistryFile = "registry.json"
 )
@@ -329,6 +330,17 @@ func (r *Registry) ACL() []byte {
 	return access.MosquittoACL(r.reg.Prefix, ids)
 }
 
+// EMQXACL is the same ACL for EMQX 5's file authorization source.
+func (r *Registry) EMQXACL() []byte {
+	var ids []contract.Identity
+	for _, e := range r.reg.Entries {
+		if e.Active() {
+			ids = append(ids, e.ID())
+		}
+	}
+	return access.EMQXACL(r.reg.Prefix, ids)
+}
+
 // Passwords is the password file of the active identities that have one.
 func (r *Registry) Passwords() access.Passwords {
 	p := access.Passwords{}
@@ -373,6 +385,7 @@ func (r *Registry) Save(now time.Time) error {
 	}{
 		{RegistryFile, append(reg, '\n'), 0o600},
 		{ACLFile, r.ACL(), 0o644},
+		{EMQXACLFile, r.EMQXACL(), 0o644},
 		{PasswdFile, r.Passwords().Render(), 0o640},
 		{CRLFile, crl, 0o644},
 	} {
