@@ -5,12 +5,18 @@
 // The embedded broker keeps sessions and retained messages in memory: a hub
 // restart drops messages queued for offline subscribers. That is why it is
 // the demo's and small installs' choice, not the county's.
+//
+// Each client's write queue is small (flow.go: 8 KiB a client, not
+// mochi's 64 KiB), and publishers wait while the hub's ingest is behind
+// rather than have mochi drop its messages; what is dropped anyway is
+// logged and counted (Stats).
 package broker
 
 import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -23,6 +29,7 @@ import (
 type Broker struct {
 	srv  *mqtt.Server
 	addr string
+	flow *flowControl
 }
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves.
@@ -32,8 +39,13 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	// The contract's payload limit plus room for the topic and headers.
 	caps.MaximumPacketSize = contract.MaxPayloadBytes + 4096
+	caps.MaximumClientWritesPending = int32(writesPending) // see flow.go
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log.With("component", "broker"), InlineClient: false})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, err
+	}
+	flow := newFlowControl(srv, log.With("component", "broker"))
+	if err := srv.AddHook(flow, nil); err != nil {
 		return nil, err
 	}
 	// Listen here rather than in mochi so that a taken port fails now,
@@ -51,7 +63,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if err := srv.Serve(); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	return &Broker{srv: srv, addr: real}, nil
+	return &Broker{srv: srv, addr: real, flow: flow}, nil
 }
 
 // Addr is the address the broker listens on.
@@ -62,6 +74,27 @@ func (b *Broker) URL() string { return "tcp://" + b.addr }
 
 // Clients is the number of connected clients.
 func (b *Broker) Clients() int { return b.srv.Clients.Len() }
+
+// Stats are the broker's counts of messages held back, refused or lost
+// because a subscriber was behind (see flow.go).
+type Stats struct {
+	// Held counts publishes that waited for a subscriber keeping its
+	// session (the hub's ingest) to catch up.
+	Held uint64
+	// HeldTooLong counts publishes let go after waiting holdFor for a
+	// subscriber that did not catch up.
+	HeldTooLong uint64
+	// Dropped counts messages lost: to a subscriber whose write queue was
+	// full, or one holding too many unacknowledged messages (mochi's
+	// MaximumInflight) while it was away. Each is logged.
+	Dropped uint64
+}
+
+// Stats returns the counts since the broker started.
+func (b *Broker) Stats() Stats {
+	return Stats{Held: b.flow.held.Load(), HeldTooLong: b.flow.heldTooLong.Load(),
+		Dropped: b.flow.dropped.Load() + uint64(atomic.LoadInt64(&b.srv.Info.InflightDropped))}
+}
 
 // Close stops the broker.
 func (b *Broker) Close() error { return b.srv.Close() }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -51,5 +52,106 @@ func TestPubSubRetainedAndPortInUse(t *testing.T) {
 	_, err = Start(b.Addr(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "-broker-listen") {
 		t.Fatalf("second broker on %s: %v", b.Addr(), err)
+	}
+}
+
+// TestSlowSubscriberLosesNothing: a subscriber keeping its session (the
+// hub's ingest) stops reading for a while, as when its store is slow,
+// while an edge publishes more than fits in its write queue and the
+// socket's buffers. With flow control the edge is held back and every
+// message arrives once the subscriber reads again. Without it, or once
+// the edge was held back longer than holdFor, mochi drops messages it
+// acknowledged: each drop is counted (and logged).
+func TestSlowSubscriberLosesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		holdAt  int
+		holdFor time.Duration
+		lost    string // acknowledged messages lost: "none", "some", or "any" number
+	}{
+		{name: "flow control", holdAt: 8, holdFor: time.Minute, lost: "none"},
+		{name: "held too long", holdAt: 8, holdFor: 300 * time.Millisecond, lost: "any"},
+		{name: "no flow control", holdAt: 1 << 30, holdFor: time.Minute, lost: "some"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(w, h int, d time.Duration) { writesPending, holdAt, holdFor = w, h, d }(writesPending, holdAt, holdFor)
+			writesPending, holdAt, holdFor = 16, tc.holdAt, tc.holdFor
+			b, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+
+			release := make(chan struct{})
+			got := make(chan string, 1024)
+			sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("hub").SetCleanSession(false).SetOrderMatters(true))
+			if tok := sub.Connect(); tok.Wait() && tok.Error() != nil {
+				t.Fatal(tok.Error())
+			}
+			defer sub.Disconnect(50)
+			sub.Subscribe("countylink/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+				<-release
+				got <- string(m.Payload()[:8])
+			}).Wait()
+
+			pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("edge"))
+			if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+				t.Fatal(tok.Error())
+			}
+			defer pub.Disconnect(50)
+			// 400 messages of 60 KiB: far more than the loopback socket
+			// buffers hold, and the write queue's 16 slots.
+			const n = 400
+			body := strings.Repeat("x", 60<<10)
+			type sent struct {
+				id  string
+				tok mqtt.Token
+			}
+			toks := make(chan sent, n)
+			go func() {
+				defer close(toks)
+				// Publish itself blocks while the edge is held back.
+				for i := range n {
+					id := fmt.Sprintf("%08d", i)
+					toks <- sent{id, pub.Publish("countylink/tw01/e1/telemetry/d", 1, false, id+body)}
+				}
+			}()
+			time.Sleep(2 * time.Second) // the subscriber reads nothing meanwhile
+			close(release)
+			acked := map[string]bool{}
+			deadline := time.Now().Add(20 * time.Second)
+			for s := range toks {
+				if s.tok.WaitTimeout(time.Until(deadline)) && s.tok.Error() == nil {
+					acked[s.id] = true
+				}
+			}
+			arrived := map[string]bool{}
+			for wait := time.After(5 * time.Second); len(arrived) < len(acked); {
+				select {
+				case id := <-got:
+					arrived[id] = true
+				case <-wait:
+					goto done
+				}
+			}
+		done:
+			lost := 0
+			for id := range acked {
+				if !arrived[id] {
+					lost++
+				}
+			}
+			st := b.Stats()
+			t.Logf("%d published, %d acknowledged, %d of those lost; %+v", n, len(acked), lost, st)
+			if (lost > 0) != (st.Dropped > 0) || (tc.lost == "none" && lost > 0) || (tc.lost == "some" && lost == 0) {
+				t.Errorf("%d acknowledged messages lost (want %s), %d counted dropped", lost, tc.lost, st.Dropped)
+			}
+			if len(acked) != n {
+				t.Errorf("%d of %d acknowledged", len(acked), n)
+			}
+			if (tc.holdAt < n) != (st.Held > 0) {
+				t.Errorf("held back: %+v", st)
+			}
+		})
 	}
 }
