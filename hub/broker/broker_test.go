@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,5 +156,147 @@ func TestSlowSubscriberLosesNothing(t *testing.T) {
 				t.Errorf("held back: %+v", st)
 			}
 		})
+	}
+}
+
+// TestManyEdgesHeldInTurn: 300 edges publish at once to a subscriber
+// keeping its session that reads nothing for a while. Held edges go on
+// one for each message the subscriber takes: were they all let go when
+// the first slot freed, they would overflow its 16-slot queue.
+func TestManyEdgesHeldInTurn(t *testing.T) {
+	defer func(w, h int, d time.Duration) { writesPending, holdAt, holdFor = w, h, d }(writesPending, holdAt, holdFor)
+	writesPending, holdAt, holdFor = 16, 8, time.Minute
+	b, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	release := make(chan struct{})
+	got := make(chan string, 1024)
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("hub").SetCleanSession(false))
+	if tok := sub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer sub.Disconnect(50)
+	sub.Subscribe("countylink/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		<-release
+		got <- string(m.Payload()[:8])
+	}).Wait()
+
+	const edges, each = 300, 3
+	body := strings.Repeat("x", 60<<10)
+	var wg sync.WaitGroup
+	acked := make(chan string, edges*each)
+	for e := range edges {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(fmt.Sprint("e", e)))
+		if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		defer c.Disconnect(50)
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("%04d%04d", e, i)
+				if tok := c.Publish("countylink/tw01/e1/telemetry/d", 1, false, id+body); tok.WaitTimeout(time.Minute) && tok.Error() == nil {
+					acked <- id
+				}
+			}
+		})
+	}
+	time.Sleep(2 * time.Second) // the subscriber reads nothing meanwhile
+	close(release)
+	wg.Wait()
+	close(acked)
+	arrived := map[string]bool{}
+	lost := 0
+	for id := range acked {
+		for !arrived[id] {
+			select {
+			case m := <-got:
+				arrived[m] = true
+			case <-time.After(5 * time.Second):
+				lost++
+				arrived[id] = true
+			}
+		}
+	}
+	st := b.Stats()
+	t.Logf("%d acknowledged messages lost; %+v", lost, st)
+	if lost > 0 || st.Dropped > 0 || st.Held == 0 {
+		t.Errorf("%d acknowledged messages lost; %+v", lost, st)
+	}
+}
+
+// TestWillsHeldInTurn: 300 edges lose power at once while the subscriber
+// keeping its session reads nothing and its socket is full: their last
+// wills wait their turn as publishes do, and all arrive.
+func TestWillsHeldInTurn(t *testing.T) {
+	defer func(w, h int, d time.Duration) { writesPending, holdAt, holdFor = w, h, d }(writesPending, holdAt, holdFor)
+	writesPending, holdAt, holdFor = 16, 8, time.Minute
+	b, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	release := make(chan struct{})
+	wills := make(chan string, 1024)
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("hub").SetCleanSession(false))
+	if tok := sub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer sub.Disconnect(50)
+	sub.Subscribe("countylink/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		<-release
+		if strings.HasSuffix(m.Topic(), "/status") {
+			wills <- string(m.Payload())
+		}
+	}).Wait()
+	// Fill the subscriber's socket and queue.
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("filler"))
+	if tok := pub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(50)
+	body := strings.Repeat("x", 60<<10)
+	go func() {
+		for range 200 {
+			pub.Publish("countylink/tw01/filler/telemetry/d", 1, false, body)
+		}
+	}()
+
+	const edges = 300
+	var conns []net.Conn
+	var mu sync.Mutex
+	for e := range edges {
+		o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(fmt.Sprint("e", e)).SetAutoReconnect(false).
+			SetWill(fmt.Sprintf("countylink/tw01/e%d/status", e), fmt.Sprint("e", e), 1, false).
+			SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+				c, err := net.Dial("tcp", u.Host)
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+				return c, err
+			})
+		c := mqtt.NewClient(o)
+		if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	time.Sleep(time.Second)
+	for _, c := range conns { // a power cut: no DISCONNECT
+		c.Close()
+	}
+	time.Sleep(time.Second)
+	close(release)
+	seen := map[string]bool{}
+	for deadline := time.After(20 * time.Second); len(seen) < edges; {
+		select {
+		case w := <-wills:
+			seen[w] = true
+		case <-deadline:
+			t.Fatalf("%d of %d wills arrived; %+v", len(seen), edges, b.Stats())
+		}
+	}
+	if st := b.Stats(); st.Dropped > 0 || st.Held == 0 {
+		t.Errorf("%+v", st)
 	}
 }
