@@ -150,5 +150,13 @@ func BenchmarkEdgeStorm(b *testing.B) {
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-inuse-MB")
 	b.ReportMetric(float64(ms.StackInuse)/(1<<20), "stack-inuse-MB")
 	b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MB")
+	if st, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				b.ReportMetric(kb/1024, "RSS-MB")
+			}
+		}
+	}
 	b.Logf("%d edges: all online in the hub after %v; goroutines %d", n, all.Round(time.Millisecond), runtime.NumGoroutine())
 }
