@@ -40,6 +40,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	// The contract's payload limit plus room for the topic and headers.
 	caps.MaximumPacketSize = contract.MaxPayloadBytes + 4096
 	caps.MaximumClientWritesPending = int32(writesPending) // see flow.go
+	caps.MaximumInflight = uint16(maxInflight)
 	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log.With("component", "broker"), InlineClient: false})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, err
@@ -88,11 +89,19 @@ type Stats struct {
 	// full, or one holding too many unacknowledged messages (mochi's
 	// MaximumInflight) while it was away. Each is logged.
 	Dropped uint64
+	// Queued is the messages waiting in the write queues of the clients
+	// keeping their session (the hub's ingest), now.
+	Queued int64
 }
 
 // Stats returns the counts since the broker started.
 func (b *Broker) Stats() Stats {
-	return Stats{Held: b.flow.held.Load(), HeldTooLong: b.flow.heldTooLong.Load(),
+	var queued int64
+	b.flow.inSession.Range(func(k, _ any) bool {
+		queued += b.flow.queue(k.(*mqtt.Client))
+		return true
+	})
+	return Stats{Queued: queued, Held: b.flow.held.Load(), HeldTooLong: b.flow.heldTooLong.Load(),
 		Dropped: b.flow.dropped.Load() + uint64(atomic.LoadInt64(&b.srv.Info.InflightDropped))}
 }
 

@@ -14,21 +14,26 @@ import (
 // queue of writesPending packets, allocated when it connects (8 bytes a
 // slot), and drops a message for a client whose queue is full, QoS 1
 // included; it also drops a message for a client already holding
-// MaximumInflight (8,192) unacknowledged ones. Its default queue, 8,192
-// slots, was 64 KiB a client: 640 MB for 10,000 edges that receive a
-// command now and then. The one client that receives much is the hub's
-// ingest, whose persistent session takes every edge's messages. Rather
-// than give everyone its queue, flowControl holds the publishers back
-// while that client has holdAt messages waiting in its queue, or
-// holdInflight unacknowledged: neither limit is reached while it keeps
-// up. Held publishers are let go one at a time and counted in at once,
+// maxInflight unacknowledged ones. Its default queue, 8,192 slots, was
+// 64 KiB a client: 640 MB for 10,000 edges that receive a command now
+// and then. The one client that receives much is the hub's ingest, whose
+// persistent session takes every edge's messages. Rather than give
+// everyone its queue, flowControl holds the publishers back while that
+// client has holdAt messages waiting in its queue, or holdInflight
+// unacknowledged: neither is reached while it keeps up. The ingest
+// acknowledges a message once stored, up to some 25,000 at once (its
+// queue and batch), so maxInflight is above that (mochi's default,
+// 8,192, was under it: 10,000 edges' statuses at once were held, or
+// before this hook dropped); entries are made as messages come, not
+// allocated ahead. Held publishers are let go one at a time and counted in at once,
 // so the queue does not pass holdAt by their doing; the slots between
 // holdAt and writesPending are for what mochi sends that no publisher
 // waits for (retained messages at a subscription, QoS 0).
 var (
-	writesPending = 1024 // per client: 8 KiB
-	holdAt        = 768  // messages waiting in a subscriber's write queue
-	holdInflight  = 8192 - 1024
+	writesPending = 1024  // per client: 8 KiB
+	holdAt        = 768   // messages waiting in a subscriber's write queue
+	maxInflight   = 32768 // unacknowledged messages mochi keeps for a client
+	holdInflight  = maxInflight - 1024
 	// holdFor is the longest a publisher waits. Its connection's other
 	// packets wait too, its pings included: this stays under the edges'
 	// ping timeout (half their 30 s keepalive, plus a second).
@@ -147,10 +152,17 @@ func (f *flowControl) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, 
 		}
 		f.mu.Unlock()
 	}
-	if !counted {
-		f.add(cl, 1, true)
+	if !keepsSession(cl) {
+		if !counted {
+			f.add(cl, 1, true)
+		}
+		return
 	}
-	if !keepsSession(cl) || !f.behind(cl) {
+	if counted {
+		f.add(cl, -1, false) // counted again as it takes its slot
+	}
+	f.slot(cl)
+	if !f.behind(cl) {
 		return
 	}
 	f.mu.Lock()
@@ -159,6 +171,40 @@ func (f *flowControl) OnQosPublish(cl *mqtt.Client, pk packets.Packet, _ int64, 
 		f.nBacklog.Store(int32(len(f.backlogged)))
 	}
 	f.mu.Unlock()
+}
+
+// slot counts a message in cl's write queue once the queue has room for
+// it, or after holdFor. Held publishers leave it well short of full; what
+// no publisher was held for can fill it: the retained messages sent at a
+// subscription (10,000 edges' statuses when the ingest subscribes again)
+// from the subscriber's own goroutine. Rare: polled.
+func (f *flowControl) slot(cl *mqtt.Client) {
+	c, _ := f.queued.LoadOrStore(cl.ID, new(atomic.Int64))
+	n := c.(*atomic.Int64)
+	limit := int64(writesPending - 8) // 8 for QoS 0 messages, uncounted
+	var deadline time.Time
+	for {
+		// Counted as the check passes, so that two waiting cannot both
+		// take the last slot.
+		if v := n.Load(); v < limit {
+			if n.CompareAndSwap(v, v+1) {
+				return
+			}
+			continue
+		}
+		if deadline.IsZero() {
+			f.held.Add(1)
+			deadline = time.Now().Add(holdFor)
+		}
+		if cl.Closed() || !time.Now().Before(deadline) {
+			if !cl.Closed() {
+				f.heldTooLong.Add(1)
+			}
+			n.Add(1)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // unreserve takes one message off reserved; called with f.mu held.

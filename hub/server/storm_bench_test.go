@@ -74,6 +74,17 @@ func BenchmarkEdgeStorm(b *testing.B) {
 	}
 	b.ResetTimer()
 
+	countOnline := func() int {
+		online := 0
+		for _, s := range m.State.Sites() {
+			for _, e := range s.Edges {
+				if e.Online {
+					online++
+				}
+			}
+		}
+		return online
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sim := exec.CommandContext(ctx, fleetsim, "-edges", strconv.Itoa(n), "-broker", m.BrokerURL, "-connect-rate", rate,
@@ -90,21 +101,23 @@ func BenchmarkEdgeStorm(b *testing.B) {
 		cancel()
 		sim.Wait()
 		b.Logf("fleetsim: %s", strings.TrimSpace(simLog.String()))
+		// Each edge said "offline" as it stopped: the hub must see every
+		// one, those the fleet stopped waiting for included.
+		stopped := time.Now()
+		online := countOnline()
+		for ; online > 0 && time.Since(stopped) < time.Minute; online = countOnline() {
+			time.Sleep(250 * time.Millisecond)
+		}
+		b.Logf("after the fleet stopped: %d edges online in the hub after %v", online, time.Since(stopped).Round(time.Millisecond))
+		if m.Broker != nil {
+			b.Logf("broker: %+v", m.Broker.Stats())
+		}
 	}()
-	online := 0
-	for online < n {
+	for online := 0; online < n; online = countOnline() {
 		if time.Since(start) > 5*time.Minute {
 			b.Fatalf("%d of %d edges online after 5 minutes", online, n)
 		}
 		time.Sleep(250 * time.Millisecond)
-		online = 0
-		for _, s := range m.State.Sites() {
-			for _, e := range s.Edges {
-				if e.Online {
-					online++
-				}
-			}
-		}
 	}
 	all := time.Since(start)
 	// Let the pushes to the edges coming online settle (each waits up to
