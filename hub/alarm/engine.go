@@ -92,11 +92,18 @@ type Engine struct {
 	rooms     map[roomKey]*room
 	order     []*room // by site and room, so that a Tick is deterministic
 	edges     map[edgeKey]*edge
-	edgeOrder []*edge
-	byID      map[string]*entry // alarms not cleared
-	seq       uint64            // alarm id sequence
-	stats     Stats
-	pending   []Event // transitions not yet handed to the sink
+	edgeOrder []*edge // by site and edge once sortEdges ran: see addEdge
+	// edgesUnsorted says edges were appended to edgeOrder since it was
+	// last sorted.
+	edgesUnsorted bool
+	// behindEdge lists the rooms whose last reading came through each
+	// edge, in room order: what an edge going offline or coming back
+	// concerns, found without a walk through every room.
+	behindEdge map[edgeKey][]*room
+	byID       map[string]*entry // alarms not cleared
+	seq        uint64            // alarm id sequence
+	stats      Stats
+	pending    []Event // transitions not yet handed to the sink
 
 	sinkMu sync.Mutex // held while the sink runs, so events go out in order
 }
@@ -196,7 +203,7 @@ func New(cfg Config, sink Sink, now func() time.Time) *Engine {
 	return &Engine{
 		cfg: cfg, sink: sink, now: now,
 		rules: map[roomKey]*contract.RoomRule{}, rooms: map[roomKey]*room{},
-		edges: map[edgeKey]*edge{}, byID: map[string]*entry{},
+		edges: map[edgeKey]*edge{}, byID: map[string]*entry{}, behindEdge: map[edgeKey][]*room{},
 		// Ids stay unique across a restart whose snapshot was lost.
 		seq: uint64(now().UnixMicro()),
 	}
@@ -298,21 +305,76 @@ func (e *Engine) dropUnruled(wall time.Time) {
 	}
 }
 
+// reorder rebuilds the orders of rooms and edges and the rooms behind
+// each edge after the rooms or edges were replaced (rules set, state
+// restored). It sorts everything: a single new edge takes addEdge.
 func (e *Engine) reorder() {
 	e.order = e.order[:0]
+	clear(e.behindEdge)
 	for _, rm := range e.rooms {
 		e.order = append(e.order, rm)
 	}
 	slices.SortFunc(e.order, func(a, b *room) int {
 		return cmp.Or(strings.Compare(a.key.site, b.key.site), strings.Compare(a.key.room, b.key.room))
 	})
+	for _, rm := range e.order {
+		if rm.edge != "" {
+			k := edgeKey{rm.key.site, rm.edge}
+			e.behindEdge[k] = append(e.behindEdge[k], rm)
+		}
+	}
 	e.edgeOrder = e.edgeOrder[:0]
 	for _, ed := range e.edges {
 		e.edgeOrder = append(e.edgeOrder, ed)
 	}
+	e.edgesUnsorted = true
+	e.sortEdges()
+}
+
+// addEdge adds an edge first heard of. It is appended to edgeOrder, which
+// the next Tick or Snapshot sorts: sorting every edge for each new one
+// made a storm of n edges appearing cost n² log n under the lock that the
+// ingest's handler waits for.
+func (e *Engine) addEdge(k edgeKey) *edge {
+	ed := &edge{key: k, online: true}
+	e.edges[k] = ed
+	e.edgeOrder = append(e.edgeOrder, ed)
+	e.edgesUnsorted = true
+	return ed
+}
+
+// sortEdges puts edgeOrder in site and edge order if edges were added.
+func (e *Engine) sortEdges() {
+	if !e.edgesUnsorted {
+		return
+	}
 	slices.SortFunc(e.edgeOrder, func(a, b *edge) int {
 		return cmp.Or(strings.Compare(a.key.site, b.key.site), strings.Compare(a.key.edge, b.key.edge))
 	})
+	e.edgesUnsorted = false
+}
+
+// setEdge records that the room's last reading came through edge, moving
+// it between the edges' lists of rooms behind them.
+func (e *Engine) setEdge(rm *room, edge string) {
+	if rm.edge == edge {
+		return
+	}
+	if rm.edge != "" {
+		k := edgeKey{rm.key.site, rm.edge}
+		if rs := slices.DeleteFunc(e.behindEdge[k], func(r *room) bool { return r == rm }); len(rs) > 0 {
+			e.behindEdge[k] = rs
+		} else {
+			delete(e.behindEdge, k)
+		}
+	}
+	rm.edge = edge
+	if edge != "" {
+		k := edgeKey{rm.key.site, edge}
+		rs := e.behindEdge[k]
+		i, _ := slices.BinarySearchFunc(rs, rm.key.room, func(r *room, id string) int { return strings.Compare(r.key.room, id) })
+		e.behindEdge[k] = slices.Insert(rs, i, rm)
+	}
 }
 
 // Reading evaluates one stored reading: a room's temperature, door and
@@ -334,7 +396,7 @@ func (e *Engine) Reading(r *hub.Reading) {
 	e.stats.Readings++
 	rule := rm.rule
 	before := rm.st.Active
-	rm.edge = r.Edge
+	e.setEdge(rm, r.Edge)
 	at := r.TS
 	if at.IsZero() {
 		at = wall
@@ -507,12 +569,11 @@ func (e *Engine) suppressed(rm *room) bool {
 	return ed != nil && ed.alarm != nil
 }
 
-// behind calls f for each room whose last reading came through ed.
+// behind calls f for each room whose last reading came through ed, in
+// room order.
 func (e *Engine) behind(ed *edge, f func(*room)) {
-	for _, rm := range e.order {
-		if rm.key.site == ed.key.site && rm.edge == ed.key.edge {
-			f(rm)
-		}
+	for _, rm := range e.behindEdge[ed.key] {
+		f(rm)
 	}
 }
 
@@ -527,9 +588,7 @@ func (e *Engine) EdgeStatus(site, edgeID string, online bool, at time.Time) {
 	k := edgeKey{site, edgeID}
 	ed := e.edges[k]
 	if ed == nil {
-		ed = &edge{key: k, online: true}
-		e.edges[k] = ed
-		e.reorder()
+		ed = e.addEdge(k)
 	}
 	switch {
 	case !online && ed.online:
@@ -579,6 +638,7 @@ func (e *Engine) Tick(now time.Time) {
 			}
 		}
 	}
+	e.sortEdges()
 	for _, ed := range e.edgeOrder {
 		if ed.flood != nil && now.Sub(ed.floodLast) >= e.cfg.FloodClearAfter {
 			en := ed.flood
@@ -660,9 +720,7 @@ func (e *Engine) EdgeFlood(site, edgeID string, dropped uint64, at time.Time) {
 	k := edgeKey{site, edgeID}
 	ed := e.edges[k]
 	if ed == nil {
-		ed = &edge{key: k, online: true}
-		e.edges[k] = ed
-		e.reorder()
+		ed = e.addEdge(k)
 	}
 	ed.floodLast = at
 	ed.dropped += dropped

@@ -1,6 +1,7 @@
 package alarm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -726,4 +727,54 @@ func TestEdgeFlood(t *testing.T) {
 	g.want()
 	g.run(20*time.Second, map[string]float64{"cr1": 2})
 	g.want("cleared edge_flood tw01-e1@7m0s")
+}
+
+// A room follows the edge of its last reading: the edge it left going
+// offline says nothing of it, the edge it reads through now suppresses
+// its alarm. Edges first heard of in any order are ticked and saved in
+// site and edge order.
+func TestRoomFollowsItsEdge(t *testing.T) {
+	g := newRig(t, testRule("cr1"), testRule("cr2"))
+	for _, ed := range []string{"tw01-e3", "tw01-e1", "tw01-e2"} {
+		g.e.EdgeStatus("tw01", ed, true, g.clk.Now())
+	}
+	g.run(10*time.Minute, map[string]float64{"cr1": 9, "cr2": 2}) // through tw01-e1
+	g.want("raised high cr1@5m10s")
+	g.clk.set(g.clk.Now().Add(10 * time.Second))
+	g.e.Reading(&hub.Reading{ID: "moved", Site: "tw01", Edge: "tw01-e2", Device: "cr1-th", Room: "cr1",
+		TS: g.clk.Now(), Fields: map[string]float64{contract.FieldTemperature: 9}})
+
+	g.e.EdgeStatus("tw01", "tw01-e1", false, g.clk.Now())
+	g.e.EdgeStatus("tw01", "tw01-e2", false, g.clk.Now())
+	g.clk.set(g.clk.Now().Add(6 * time.Minute))
+	g.e.Tick(g.clk.Now())
+	g.want("raised edge_offline tw01-e1@16m10s", "raised edge_offline tw01-e2@16m10s", "suppressed high cr1@16m10s")
+	for _, a := range g.e.Active() {
+		if a.Kind == contract.AlarmEdgeOffline {
+			rooms := map[string]string{"tw01-e1": "1 个冷库", "tw01-e2": "1 个冷库"}[a.Source]
+			if !strings.Contains(a.Message, rooms) {
+				t.Errorf("%s: %q does not count %q", a.Source, a.Message, rooms)
+			}
+		}
+	}
+	g.e.EdgeStatus("tw01", "tw01-e1", true, g.clk.Now())
+	g.want("cleared edge_offline tw01-e1@16m10s")
+	g.e.EdgeStatus("tw01", "tw01-e2", true, g.clk.Now())
+	g.want("cleared edge_offline tw01-e2@16m10s", "unsuppressed high cr1@16m10s")
+
+	b, err := g.e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, es := range s.Edges {
+		order = append(order, es.Edge)
+	}
+	if want := []string{"tw01-e1", "tw01-e2", "tw01-e3"}; !slices.Equal(order, want) {
+		t.Errorf("edges saved in the order %v, want %v", order, want)
+	}
 }

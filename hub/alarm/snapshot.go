@@ -44,6 +44,7 @@ type edgeSnap struct {
 func (e *Engine) Snapshot() ([]byte, error) {
 	wall := e.now()
 	e.mu.Lock()
+	e.sortEdges()
 	s := snapshot{V: snapshotVersion, Saved: wall, Seq: e.seq,
 		Rooms: make([]roomSnap, 0, len(e.order)), Edges: make([]edgeSnap, 0, len(e.edgeOrder))}
 	for _, rm := range e.order {

@@ -11,6 +11,11 @@
 // listener taking client certificates from the county CA, a plain listener
 // for password logins, the topic ACL of hub/access, the files of
 // "hub provision" re-read as they change.
+//
+// Each client's write queue is small (flow.go: 8 KiB a client, not
+// mochi's 64 KiB), and publishers wait while the hub's ingest is behind
+// rather than have mochi drop its messages; what is dropped anyway is
+// logged and counted (Stats).
 package broker
 
 import (
@@ -18,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -32,6 +38,7 @@ type Broker struct {
 	addr    string
 	tlsAddr string
 	guard   *guard // nil when open
+	flow    *flowControl
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -44,6 +51,10 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, err
 	}
+	flow, err := addFlow(srv, log)
+	if err != nil {
+		return nil, err
+	}
 	real, err := resolve(addr, "-broker-listen")
 	if err != nil {
 		return nil, err
@@ -54,7 +65,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if err := srv.Serve(); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	return &Broker{srv: srv, addr: real}, nil
+	return &Broker{srv: srv, addr: real, flow: flow}, nil
 }
 
 // Listener ids.
@@ -67,8 +78,19 @@ func newServer(log *slog.Logger) *mqtt.Server {
 	caps := mqtt.NewDefaultServerCapabilities()
 	// The contract's payload limit plus room for the topic and headers.
 	caps.MaximumPacketSize = contract.MaxPayloadBytes + 4096
+	caps.MaximumClientWritesPending = int32(writesPending) // see flow.go
+	caps.MaximumInflight = uint16(maxInflight)
 	log = slog.New(withoutPacket{log.Handler()}).With("component", "broker")
 	return mqtt.New(&mqtt.Options{Capabilities: caps, Logger: log, InlineClient: false})
+}
+
+// addFlow adds the flow control (flow.go) to srv.
+func addFlow(srv *mqtt.Server, log *slog.Logger) (*flowControl, error) {
+	flow := newFlowControl(srv, log.With("component", "broker"))
+	if err := srv.AddHook(flow, nil); err != nil {
+		return nil, err
+	}
+	return flow, nil
 }
 
 // withoutPacket drops the "pk" attribute mochi adds to a packet it could
@@ -119,6 +141,35 @@ func (b *Broker) TLSAddr() string { return b.tlsAddr }
 
 // Clients is the number of connected clients.
 func (b *Broker) Clients() int { return b.srv.Clients.Len() }
+
+// Stats are the broker's counts of messages held back, refused or lost
+// because a subscriber was behind (see flow.go).
+type Stats struct {
+	// Held counts publishes that waited for a subscriber keeping its
+	// session (the hub's ingest) to catch up.
+	Held uint64
+	// HeldTooLong counts publishes let go after waiting holdFor for a
+	// subscriber that did not catch up.
+	HeldTooLong uint64
+	// Dropped counts messages lost: to a subscriber whose write queue was
+	// full, or one holding too many unacknowledged messages (mochi's
+	// MaximumInflight) while it was away. Each is logged.
+	Dropped uint64
+	// Queued is the messages waiting in the write queues of the clients
+	// keeping their session (the hub's ingest), now.
+	Queued int64
+}
+
+// Stats returns the counts since the broker started.
+func (b *Broker) Stats() Stats {
+	var queued int64
+	b.flow.inSession.Range(func(k, _ any) bool {
+		queued += b.flow.queue(k.(*mqtt.Client))
+		return true
+	})
+	return Stats{Queued: queued, Held: b.flow.held.Load(), HeldTooLong: b.flow.heldTooLong.Load(),
+		Dropped: b.flow.dropped.Load() + uint64(atomic.LoadInt64(&b.srv.Info.InflightDropped))}
+}
 
 // Close stops the broker.
 func (b *Broker) Close() error {

@@ -95,8 +95,11 @@ func StartSecure(c SecureConfig, log *slog.Logger) (*Broker, error) {
 	if err := srv.AddHook(g, nil); err != nil {
 		return nil, err
 	}
-	b := &Broker{srv: srv, guard: g, stop: make(chan struct{}), done: make(chan struct{})}
-	var err error
+	flow, err := addFlow(srv, log)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{srv: srv, guard: g, flow: flow, stop: make(chan struct{}), done: make(chan struct{})}
 	if b.addr, err = resolve(c.Listen, "mqtt.embedded_listen"); err != nil {
 		return nil, err
 	}

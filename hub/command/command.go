@@ -70,6 +70,9 @@ type Command struct {
 type entry struct {
 	cmd  Command
 	done chan struct{} // closed when the result came
+	// waited says Do still waits for the result; an entry pushed out of
+	// the ring meanwhile is forgotten only once Do returns (forgotten).
+	waited, forgotten bool
 }
 
 // Tracker sends commands and keeps the recent ones with their results. It
@@ -127,9 +130,10 @@ func (t *Tracker) Do(ctx context.Context, site, edge, name string, args json.Raw
 	if err != nil {
 		return Command{}, err
 	}
-	e := &entry{cmd: cmd, done: make(chan struct{})}
+	e := &entry{cmd: cmd, done: make(chan struct{}), waited: true}
 	// Kept before it is sent, so that a result cannot overtake it.
 	t.add(e)
+	defer t.release(e)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	pctx, cancel := context.WithTimeout(ctx, wait)
@@ -259,11 +263,31 @@ func (t *Tracker) add(e *entry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old := t.ring[t.next]; old != "" {
-		delete(t.byID, old)
+		// A command whose caller still waits stays until it stops
+		// waiting: with more commands in flight than keep (the pushes
+		// to thousands of edges coming online at once), forgetting them
+		// made every result that came for them unmatched, and each of
+		// their callers wait its whole timeout.
+		if oe := t.byID[old]; oe != nil && oe.waited {
+			oe.forgotten = true
+		} else {
+			delete(t.byID, old)
+		}
 	}
 	t.ring[t.next] = e.cmd.ID
 	t.next = (t.next + 1) % len(t.ring)
 	t.byID[e.cmd.ID] = e
+}
+
+// release records that Do stopped waiting for e, forgetting it if it
+// left the ring meanwhile.
+func (t *Tracker) release(e *entry) {
+	t.mu.Lock()
+	e.waited = false
+	if e.forgotten && t.byID[e.cmd.ID] == e {
+		delete(t.byID, e.cmd.ID)
+	}
+	t.mu.Unlock()
 }
 
 // remove forgets a command that was never sent; its ring slot stays

@@ -254,3 +254,42 @@ func TestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestWaitedForKeptPastKeep: with more commands waiting for their results
+// than the tracker keeps (pushes to thousands of edges coming online at
+// once), each still gets its result; the ring forgets them only once
+// nobody waits.
+func TestWaitedForKeptPastKeep(t *testing.T) {
+	tr, e := newTracker(t, 3)
+	const n = 20
+	sent := make(chan string, n)
+	e.answer = func(_ string, cmd contract.Command) *contract.Result {
+		sent <- cmd.ID // answered below, once all were sent
+		return nil
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			c, err := tr.Do(context.Background(), "tw01", "tw01-e1", "ping", nil, 10*time.Second)
+			if err != nil || c.State != StateOK || string(c.Result.Data) != `"`+c.ID+`"` {
+				t.Errorf("%+v %v", c, err)
+			}
+		})
+	}
+	var ids []string
+	for range n {
+		ids = append(ids, <-sent)
+	}
+	for _, id := range ids {
+		if !tr.HandleResult(result("tw01", "tw01-e1", id, true, "", `"`+id+`"`), time.Now()) {
+			t.Errorf("result for %s not taken", id)
+		}
+	}
+	wg.Wait()
+	tr.mu.Lock()
+	kept := len(tr.byID)
+	tr.mu.Unlock()
+	if kept != 3 {
+		t.Errorf("%d commands kept once answered, want the last 3", kept)
+	}
+}

@@ -9,8 +9,9 @@
 // Tracker.HandleResult, which records it and wakes whoever waits for it.
 // A result that comes after its waiter gave up is still recorded, and
 // Tracker.Get shows it. The last Keep commands are kept in memory with
-// their results; older ones are forgotten, and so is everything at a
-// restart: the durable record of what an edge did is its own status and
+// their results, and so is every command a caller still waits for
+// however many were sent since; older ones are forgotten, and so is
+// everything at a restart: the durable record of what an edge did is its own status and
 // the events it sends.
 //
 // A result is accepted only from the edge the command went to: a result

@@ -161,6 +161,12 @@ func (m *Main) Open() (err error) {
 	base, stop := context.WithCancelCause(context.Background())
 	m.stop = func() { stop(errHubClosed) }
 	m.Metrics = new(metrics.Registry)
+	if m.Broker != nil {
+		m.Metrics.NewGaugeFunc("countylink_hub_broker_publishes_held", "Publishes the embedded broker held back for a subscriber keeping its session (the ingest) to catch up, since it started.",
+			func() float64 { return float64(m.Broker.Stats().Held) })
+		m.Metrics.NewGaugeFunc("countylink_hub_broker_messages_dropped", "Messages the embedded broker dropped for a subscriber too far behind (each is logged), since it started.",
+			func() float64 { return float64(m.Broker.Stats().Dropped) })
+	}
 	// The temperature log reads the series store the readings go to.
 	var logSource coldlog.Source
 	if m.SQLite != nil {

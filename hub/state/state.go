@@ -11,8 +11,11 @@
 package state
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,21 +131,28 @@ func New(sites []hub.Site, l *live.Hub) *State {
 		s.sites = append(s.sites, site)
 		s.byID[site.ID] = site
 		for _, r := range site.Rooms {
-			s.addRoom(site, r)
+			k := roomKey{site.ID, r.ID}
+			s.rooms[k] = &room{site: site, def: r}
+			s.order = append(s.order, k)
 		}
 	}
+	// Sorted once: sorting for each room made a province's 10,000 take
+	// a third of a second.
+	slices.SortFunc(s.order, compareRooms)
 	return s
 }
 
+func compareRooms(a, b roomKey) int {
+	return cmp.Or(strings.Compare(a.site, b.site), strings.Compare(a.room, b.room))
+}
+
+// addRoom adds a room not in the sites file, in its place in the order.
 func (s *State) addRoom(site *hub.Site, r hub.Room) *room {
 	k := roomKey{site.ID, r.ID}
 	rm := &room{site: site, def: r}
 	s.rooms[k] = rm
-	s.order = append(s.order, k)
-	sort.Slice(s.order, func(i, j int) bool {
-		a, b := s.order[i], s.order[j]
-		return a.site < b.site || (a.site == b.site && a.room < b.room)
-	})
+	i, _ := slices.BinarySearchFunc(s.order, k, compareRooms)
+	s.order = slices.Insert(s.order, i, k)
 	return rm
 }
 

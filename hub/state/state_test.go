@@ -199,3 +199,26 @@ func TestParcelPublishCapped(t *testing.T) {
 		t.Fatalf("last published %s, want the newest", last.ID)
 	}
 }
+
+// TestRoomOrder: rooms are listed by site and room, those of the sites
+// file and those first heard of alike.
+func TestRoomOrder(t *testing.T) {
+	sites := []hub.Site{{ID: "county", Kind: hub.County}}
+	for _, id := range []string{"tw03", "tw01", "tw02"} {
+		sites = append(sites, hub.Site{ID: id, Kind: hub.Township, Parent: "county",
+			Rooms: []hub.Room{{ID: "cr2", Class: "chilled", MaxC: 4}, {ID: "cr1", Class: "chilled", MaxC: 4}}})
+	}
+	s := New(sites, nil)
+	now := time.Now()
+	for _, r := range [][2]string{{"tw02", "cr0"}, {"tw03", "cr9"}, {"tw01", "cr15"}} {
+		s.ApplyReading(&hub.Reading{Site: r[0], Room: r[1], TS: now, Fields: map[string]float64{"temperature": 1}})
+	}
+	var got []string
+	for _, v := range s.ColdRooms() {
+		got = append(got, v.Site+"/"+v.Room)
+	}
+	want := "tw01/cr1 tw01/cr15 tw01/cr2 tw02/cr0 tw02/cr1 tw02/cr2 tw03/cr1 tw03/cr2 tw03/cr9"
+	if strings.Join(got, " ") != want {
+		t.Errorf("rooms in the order\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+}
