@@ -22,17 +22,19 @@ import (
 // client has holdAt messages waiting in its queue, or holdInflight
 // unacknowledged: neither is reached while it keeps up. The ingest
 // acknowledges a message once stored, up to some 25,000 at once (its
-// queue and batch), so maxInflight is above that (mochi's default,
-// 8,192, was under it: 10,000 edges' statuses at once were held, or
-// before this hook dropped); entries are made as messages come, not
-// allocated ahead. Held publishers are let go one at a time and counted in at once,
+// queue and batch), more than maxInflight (mochi's default, 8,192): past
+// holdInflight the publishers are held, where before this hook mochi
+// dropped. (32,768 held fewer in a storm, but with it mochi left the
+// relay's subscription in place at a clean stop, TestExtraOverBroker in
+// hub/ingest: an UNSUBSCRIBE refused for a packet id in flight, which
+// paho takes for success.) Held publishers are let go one at a time and counted in at once,
 // so the queue does not pass holdAt by their doing; the slots between
 // holdAt and writesPending are for what mochi sends that no publisher
 // waits for (retained messages at a subscription, QoS 0).
 var (
 	writesPending = 1024  // per client: 8 KiB
 	holdAt        = 768   // messages waiting in a subscriber's write queue
-	maxInflight   = 32768 // unacknowledged messages mochi keeps for a client
+	maxInflight   = 8192  // unacknowledged messages mochi keeps for a client (its default)
 	holdInflight  = maxInflight - 1024
 	// holdFor is the longest a publisher waits. Its connection's other
 	// packets wait too, its pings included: this stays under the edges'
