@@ -32,9 +32,9 @@ import (
 // holdAt and writesPending are for what mochi sends that no publisher
 // waits for (retained messages at a subscription, QoS 0).
 var (
-	writesPending = 1024  // per client: 8 KiB
-	holdAt        = 768   // messages waiting in a subscriber's write queue
-	maxInflight   = 8192  // unacknowledged messages mochi keeps for a client (its default)
+	writesPending = 1024 // per client: 8 KiB
+	holdAt        = 768  // messages waiting in a subscriber's write queue
+	maxInflight   = 8192 // unacknowledged messages mochi keeps for a client (its default)
 	holdInflight  = maxInflight - 1024
 	// holdFor is the longest a publisher waits. Its connection's other
 	// packets wait too, its pings included: this stays under the edges'
