@@ -22,6 +22,8 @@ import (
 
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/deploy/testenv"
+	"github.com/countylink/countylink/hub/pki"
+	"github.com/countylink/countylink/hub/provision"
 	"github.com/countylink/countylink/hub/state"
 )
 
@@ -32,9 +34,12 @@ type wallHub struct {
 	proc  *agentProc
 	base  string
 	kiosk string // the wall screen's path with the demo's kiosk token
-	pub   mqtt.Client
-	rooms []state.RoomView
-	seq   uint64
+	// The demo's broker takes each edge's identity only (its certificate
+	// in the demo's PKI directory, over TLS): a publisher per site.
+	pki, tlsAddr string
+	pubs         map[string]mqtt.Client
+	rooms        []state.RoomView
+	seq          uint64
 }
 
 func startWallHub(b *testing.B) *wallHub {
@@ -42,9 +47,10 @@ func startWallHub(b *testing.B) *wallHub {
 	bin := binary(b, "./hub/cmd/hub", "amd64")
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
 	brokerAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
-	h := &wallHub{base: "http://" + httpAddr}
+	tlsAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
 	dir := b.TempDir()
-	h.proc = startProc(b, dir, bin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr)
+	h := &wallHub{base: "http://" + httpAddr, pki: filepath.Join(dir, "data", "pki"), tlsAddr: tlsAddr, pubs: map[string]mqtt.Client{}}
+	h.proc = startProc(b, dir, bin, "-demo", "-listen", httpAddr, "-broker-listen", brokerAddr, "-broker-tls-listen", tlsAddr)
 	waitHealthy(b, httpAddr)
 	// The demo's API token for the requests, its kiosk token for the
 	// browser (the wall screen signs in with it as a TV does).
@@ -54,7 +60,6 @@ func startWallHub(b *testing.B) *wallHub {
 		b.Fatal(err)
 	}
 	h.kiosk = "/#kiosk=" + strings.TrimSpace(string(kb))
-	h.pub = mqttClient(b, "tcp://"+brokerAddr, "wall-bench")
 	if err := getJSON(b, h.base+"/api/v1/coldrooms", &h.rooms); err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +93,7 @@ func (h *wallHub) publishStatus(b *testing.B, site string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h.publish(b, contract.StatusTopic(contract.DefaultPrefix, site, edge), true, p)
+	h.publish(b, site, contract.StatusTopic(contract.DefaultPrefix, site, edge), true, p)
 }
 
 func (h *wallHub) publishReading(b *testing.B, site, room string, temp float64) {
@@ -101,11 +106,29 @@ func (h *wallHub) publishReading(b *testing.B, site, room string, temp float64) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	h.publish(b, contract.TelemetryTopic(contract.DefaultPrefix, site, edge, device), false, p)
+	h.publish(b, site, contract.TelemetryTopic(contract.DefaultPrefix, site, edge, device), false, p)
 }
 
-func (h *wallHub) publish(b *testing.B, topic string, retained bool, p []byte) {
-	if tok := h.pub.Publish(topic, 1, retained, p); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+// publish publishes as site's edge agent, with its identity.
+func (h *wallHub) publish(b *testing.B, site, topic string, retained bool, p []byte) {
+	pub := h.pubs[site]
+	if pub == nil {
+		id := contract.EdgeIdentity(site, site+"-e1")
+		dir := provision.LocalBundle(h.pki, id)
+		tc, err := pki.ClientTLS(pki.ClientFiles{CAFile: filepath.Join(dir, provision.CACert),
+			CertFile: filepath.Join(dir, provision.EdgeCert), KeyFile: filepath.Join(dir, provision.EdgeKey)})
+		if err != nil {
+			b.Fatalf("%s's identity from the demo: %v", id, err)
+		}
+		pub = mqtt.NewClient(mqtt.NewClientOptions().AddBroker("ssl://" + h.tlsAddr).SetClientID(id.String()).
+			SetTLSConfig(tc).SetAutoReconnect(false))
+		if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			b.Fatalf("%s connecting: %v", id, tok.Error())
+		}
+		b.Cleanup(func() { pub.Disconnect(100) })
+		h.pubs[site] = pub
+	}
+	if tok := pub.Publish(topic, 1, retained, p); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		b.Fatalf("publish %s: %v", topic, tok.Error())
 	}
 }
