@@ -12,6 +12,13 @@ import (
 func TestAccounts(t *testing.T) {
 	storetest.Accounts(t, func(t *testing.T) hub.AccountStore {
 		db, _ := open(t)
+		// The suite's precondition: every subtest starts on an empty store.
+		if users, err := db.Users(t.Context()); err != nil || len(users) != 0 {
+			t.Fatalf("a new store holds %d users (%v)", len(users), err)
+		}
+		if tokens, err := db.Tokens(t.Context()); err != nil || len(tokens) != 0 {
+			t.Fatalf("a new store holds %d tokens (%v)", len(tokens), err)
+		}
 		return db
 	})
 }
