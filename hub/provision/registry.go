@@ -321,24 +321,23 @@ func (r *Registry) Revoke(id contract.Identity, now time.Time) error {
 
 // ACL is Mosquitto's acl_file for the active identities.
 func (r *Registry) ACL() []byte {
-	var ids []contract.Identity
-	for _, e := range r.reg.Entries {
-		if e.Active() {
-			ids = append(ids, e.ID())
-		}
-	}
-	return access.MosquittoACL(r.reg.Prefix, ids)
+	return access.MosquittoACL(r.reg.Prefix, r.activeIDs())
 }
 
 // EMQXACL is the same ACL for EMQX 5's file authorization source.
 func (r *Registry) EMQXACL() []byte {
+	return access.EMQXACL(r.reg.Prefix, r.activeIDs())
+}
+
+// activeIDs is the identities not revoked.
+func (r *Registry) activeIDs() []contract.Identity {
 	var ids []contract.Identity
 	for _, e := range r.reg.Entries {
 		if e.Active() {
 			ids = append(ids, e.ID())
 		}
 	}
-	return access.EMQXACL(r.reg.Prefix, ids)
+	return ids
 }
 
 // Passwords is the password file of the active identities that have one.

@@ -88,16 +88,24 @@ func (a *Alarms) adoptAcks() {
 		if cur.Acked != nil && !rec.Acked.At.After(cur.Acked.At) {
 			continue // an acknowledgement the engine had, before a re-alarm
 		}
-		a.adoptMu.Lock()
-		a.adopted[r.ID] = true
-		a.adoptMu.Unlock()
-		if err := a.Engine.Ack(r.ID, rec.Acked.By, rec.Acked.Comment, rec.Acked.At); err != nil {
-			a.takeAdopted(r.ID)
+		if err := a.ackTakenElsewhere(r.ID, rec.Acked.By, rec.Acked.Comment, rec.Acked.At); err != nil {
 			a.log.Warn("acknowledgement taken on another hub not applied", "alarm", r.ID, "err", err)
 			continue
 		}
 		a.log.Info("acknowledgement taken on another hub applied", "alarm", r.ID, "by", rec.Acked.By)
 	}
+}
+
+// ackTakenElsewhere acknowledges id in the engine for an acknowledgement
+// another hub took and stored: the sink shows and notifies it but does
+// not store it again. The engine calls the sink before Ack returns, so a
+// mark the sink did not take (no transition) does not outlive the call.
+func (a *Alarms) ackTakenElsewhere(id, by, comment string, at time.Time) error {
+	a.adoptMu.Lock()
+	a.adopted[id] = true
+	a.adoptMu.Unlock()
+	defer a.takeAdopted(id)
+	return a.Engine.Ack(id, by, comment, at)
 }
 
 // takeAdopted reports whether the leader took id's acknowledgement over

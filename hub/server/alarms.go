@@ -350,11 +350,5 @@ type relayedAcks struct{ a *Alarms }
 func (r relayedAcks) Active() []alarm.Alarm { return r.a.Engine.Active() }
 
 func (r relayedAcks) Ack(id, by, comment string, at time.Time) error {
-	r.a.adoptMu.Lock()
-	r.a.adopted[id] = true
-	r.a.adoptMu.Unlock()
-	// The engine calls the sink before Ack returns; a mark it did not
-	// take (no transition) must not outlive the call.
-	defer r.a.takeAdopted(id)
-	return r.a.Engine.Ack(id, by, comment, at)
+	return r.a.ackTakenElsewhere(id, by, comment, at)
 }
