@@ -39,14 +39,13 @@ func (g Goal) Met(v float64) bool {
 // Goals are the project's figures to reach (the issues'), by benchmark
 // name without its -GOMAXPROCS suffix.
 var Goals = map[string][]Goal{
-	"BenchmarkReplay1M":               {{"ratio", true, 0.5}, {"agent-peak-RSS-MB", false, 40}, {"queue-disk-MB", false, 300}},
-	"BenchmarkHubIngestAckAfterStore": {{"ratio", true, 0.8}},
-	"BenchmarkHubIngestVsBare":        {{"ratio", true, 0.9}},
-	"BenchmarkIngestTLS":              {{"ratio", true, 0.8}},
-	"BenchmarkEdgeAgentRSS":           {{"agent-RSS-MB", false, 25}},
-	"BenchmarkWallFirstRender":        {{"first-render-ms", false, 1500}},
-	"BenchmarkAgentScanToLamp":        {{"p99-µs", false, 5000}},
-	"BenchmarkScanToHubRelight":       {{"p99-µs", false, 30000}},
+	"BenchmarkReplay1M":         {{"ratio", true, 0.5}, {"agent-peak-RSS-MB", false, 40}, {"queue-disk-MB", false, 300}},
+	"BenchmarkHubIngestVsBare":  {{"ratio", true, 0.9}, {"ack-after-store-ratio", true, 0.8}},
+	"BenchmarkIngestTLS":        {{"ratio", true, 0.8}},
+	"BenchmarkEdgeAgentRSS":     {{"agent-RSS-MB", false, 25}},
+	"BenchmarkWallFirstRender":  {{"first-render-ms", false, 1500}},
+	"BenchmarkAgentScanToLamp":  {{"p99-µs", false, 5000}},
+	"BenchmarkScanToHubRelight": {{"p99-µs", false, 30000}},
 }
 
 // Result is one benchmark line: its name (without the -N suffix), its

@@ -15,7 +15,6 @@ import (
 	"github.com/countylink/countylink/contract"
 	"github.com/countylink/countylink/deploy/testenv"
 	"github.com/countylink/countylink/edge/queue"
-	"github.com/countylink/countylink/hub/server"
 )
 
 // benchMessages is the backlog the replay benchmark drains: the issue's
@@ -162,80 +161,6 @@ wait:
 	b.ReportMetric(diskMB, "queue-disk-MB")
 	b.Logf("replay of %d queued messages: agent %.0f msg/s (%v), bare paho publisher window %d: %.0f msg/s (%v), ratio %.2f; agent peak RSS %.1f MB; queue on disk %.1f MB",
 		n, agentRate, took.Round(time.Millisecond), window, bareRate, bare.Round(time.Millisecond), agentRate/bareRate, float64(peakKB)/1024, diskMB)
-}
-
-// BenchmarkHubIngestAckAfterStore measures the hub draining a backlog the
-// broker holds for it into InfluxDB, acknowledging each message only after
-// it is stored, against the same hub acknowledging on receipt.
-func BenchmarkHubIngestAckAfterStore(b *testing.B) {
-	n := benchMessages(200_000)
-	broker := testenv.StartMosquitto(b)
-	influx := testenv.StartInfluxDB(b)
-	rate := func(autoAck bool, round int) float64 {
-		clientID := fmt.Sprintf("hub-bench-%v-%d", autoAck, round)
-		cfg := server.DefaultConfig()
-		cfg.Listen, cfg.DataDir = "127.0.0.1:0", b.TempDir()
-		cfg.LogLevel = "warn"
-		cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.AutoAck = broker.URL(), clientID, autoAck
-		cfg.Influx.URL, cfg.Influx.Bucket, cfg.Influx.Token = influx.URL(), influx.Bucket(), influx.Token()
-		// Once to make the broker keep a session for it, then away while
-		// the backlog is published.
-		m := &server.Main{Config: cfg, Log: quietLogger()}
-		if err := m.Open(); err != nil {
-			b.Fatal(err)
-		}
-		waitForB(b, 10*time.Second, func() bool { return m.Ingest.Ready() })
-		m.Close()
-		edge := fmt.Sprintf("tw01-b%v-%d", autoAck, round)
-		publishBacklog(b, broker.URL(), edge, n)
-
-		m = &server.Main{Config: cfg, Log: quietLogger()}
-		start := time.Now()
-		if err := m.Open(); err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close()
-		waitForB(b, 5*time.Minute, func() bool { return m.Ingest.Stats().Stored >= uint64(n) })
-		return float64(n) / time.Since(start).Seconds()
-	}
-	// Alternate, twice each, and keep each mode's best: the second run of
-	// a mode meets a warmer InfluxDB, and the order must not decide.
-	b.ResetTimer()
-	var after, onReceipt float64
-	for round := 0; round < 2; round++ {
-		after = max(after, rate(false, round))
-		onReceipt = max(onReceipt, rate(true, round))
-	}
-	b.StopTimer()
-	b.ReportMetric(after, "ack-after-store-msg/s")
-	b.ReportMetric(onReceipt, "auto-ack-msg/s")
-	b.ReportMetric(after/onReceipt, "ratio")
-	b.Logf("hub draining %d messages into InfluxDB: acknowledged after storage %.0f msg/s, on receipt %.0f msg/s, ratio %.2f", n, after, onReceipt, after/onReceipt)
-}
-
-func publishBacklog(b *testing.B, url, edge string, n int) {
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("backlog-" + edge))
-	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
-		b.Fatal(tok.Error())
-	}
-	defer c.Disconnect(100)
-	topic := contract.TelemetryTopic(contract.DefaultPrefix, "tw01", edge, "cr1-th")
-	slots := make(chan mqtt.Token, 500)
-	done := make(chan struct{})
-	go func() {
-		for tok := range slots {
-			tok.Wait()
-		}
-		close(done)
-	}()
-	ts := time.Now().Add(-time.Hour)
-	for i := 0; i < n; i++ {
-		p := telemetryPayload(edge, 1, uint64(i+1), ts.Add(time.Duration(i)*time.Millisecond))
-		p = []byte(strings.Replace(string(p), `"sent":"0001-01-01T00:00:00Z"`, `"sent":"`+time.Now().UTC().Format(time.RFC3339Nano)+`"`, 1))
-		slots <- c.Publish(topic, 1, false, p)
-	}
-	close(slots)
-	<-done
 }
 
 func waitForB(b *testing.B, timeout time.Duration, f func() bool) {
